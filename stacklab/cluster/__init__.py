@@ -1,0 +1,1 @@
+"""Docker side of the kit: images, a local multi-node Swarm, stack deploys, Ray jobs."""

@@ -1,0 +1,47 @@
+"""Running external tools (docker, ip, iptables, ...) with one-line errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+
+from stacklab.errors import UserError
+
+
+def need_tool(name: str, hint: str) -> str:
+    """Absolute path of ``name`` on PATH, else a UserError that says how to get it."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin")
+    if path is None:
+        raise UserError(f"{name} is not installed: {hint}")
+    return path
+
+
+def run(cmd: Sequence[str], *, check: bool = True, input: str | bytes | None = None,
+        env: dict[str, str] | None = None, capture: bool = True,
+        timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run cmd; on failure raise UserError with the tool's last stderr line."""
+    full_env = None if env is None else {**os.environ, **env}
+    text = not isinstance(input, bytes)
+    try:
+        proc = subprocess.run(list(cmd), input=input, env=full_env, text=text, timeout=timeout,
+                              stdout=subprocess.PIPE if capture else None,
+                              stderr=subprocess.PIPE if capture else None)
+    except FileNotFoundError:
+        raise UserError(f"{cmd[0]} is not installed: run scripts/system-deps.sh") from None
+    except subprocess.TimeoutExpired:
+        raise UserError(f"`{' '.join(cmd[:4])} ...` took longer than {timeout:.0f} s: "
+                        "check the daemon's log") from None
+    if check and proc.returncode != 0:
+        err = proc.stderr if capture else ""
+        if isinstance(err, bytes):
+            err = err.decode(errors="replace")
+        last = (err or "").strip().splitlines()[-1:] or ["(no output)"]
+        raise UserError(f"`{' '.join(cmd[:5])}` failed (exit {proc.returncode}): {last[0]}")
+    return proc
+
+
+def out(cmd: Sequence[str], **kwargs) -> str:
+    """stdout of a command that must succeed, stripped."""
+    return run(cmd, **kwargs).stdout.strip()

@@ -1,0 +1,49 @@
+"""`stacklab tune`: Ray Tune hyperparameter search (part ray_tuning/)."""
+
+from __future__ import annotations
+
+import argparse
+
+from stacklab.commands.common import add_data_args, positive_int
+from stacklab.models import MODELS
+from stacklab.tune_search import SCHEDULERS, SEARCHERS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("tune", help="search a model's hyperparameters with Ray Tune")
+    add_data_args(parser)
+    parser.add_argument("--model", default="rf", choices=list(MODELS))
+    parser.add_argument("--searcher", default="optuna", choices=SEARCHERS)
+    parser.add_argument("--scheduler", default="asha", choices=SCHEDULERS)
+    parser.add_argument("--trials", type=positive_int, default=16)
+    parser.add_argument("--folds", type=positive_int, default=5)
+    parser.add_argument("--cpus-per-trial", type=positive_int, default=1)
+    parser.add_argument("--placement", default="PACK", choices=["PACK", "SPREAD"],
+                        help="strategy of each trial's placement group")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster (e.g. auto, ray://head:10001); default: local Ray, or the "
+                             "cluster when run by `ray job submit`")
+    parser.add_argument("--num-cpus", type=positive_int, default=None, help="CPUs of a local Ray")
+    parser.add_argument("--storage", default=None, help="experiment storage: a directory or s3:// URI")
+    parser.add_argument("--name", default=None, help="experiment name (default tune-<timestamp>)")
+    parser.add_argument("--resume", action="store_true", help="continue the latest (or --name) run")
+    parser.add_argument("--max-failures", type=int, default=2, help="retries of a trial whose node died")
+    parser.add_argument("--no-reuse-actors", dest="reuse_actors", action="store_false")
+    parser.add_argument("--smoke-test", action="store_true", help="tiny run for CI")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stacklab.tune import TuneSettings, run_tune
+
+    fields = {k: v for k, v in vars(args).items() if k in TuneSettings.__dataclass_fields__}
+    settings = TuneSettings.smoke(**{k: v for k, v in fields.items() if k not in ("rows", "folds", "trials")}) \
+        if args.smoke_test else TuneSettings(**fields)
+    summary = run_tune(settings)
+    print(
+        f"best CV accuracy {summary['best']['accuracy']:.4f} (default parameters "
+        f"{summary['default']['accuracy']:.4f}, {summary['improvement']:+.4f}) over {summary['num_trials']} trials "
+        f"on {len(summary['nodes'])} node(s) in {summary['wall_seconds']:.1f} s; best config {summary['best']['config']}"
+    )
+    print(f"results: {summary['experiment']} and {args.out or 'results/ray_tuning'}/tune.json")
+    return 0

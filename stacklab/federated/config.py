@@ -1,0 +1,179 @@
+"""One place for every FL knob: a dataclass, a YAML file, CLI overrides.
+
+`stacklab fl up` freezes the effective config into <state_dir>/config.yaml;
+every later command (run, status, down, dashboard) and every process we launch
+reads that file, so ports and paths cannot drift between them. Secrets are not
+part of it: they live in <state_dir>/secrets.yaml (0600, see secrets.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stacklab.errors import UserError
+
+DEFAULT_STATE_DIR = Path(os.environ.get("STACKLAB_FL_STATE", "var/fl"))
+CLIENT_MODES = ("inprocess", "subprocess")
+
+
+@dataclass
+class FLConfig:
+    """Everything `fl up` needs; all paths relative to the current directory unless absolute."""
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    host: str = "127.0.0.1"  # address every service is reached at (and binds to where it can)
+    network_id: str = "stacklab-fl"
+    # PostgreSQL statestore; postgres_start=False uses an existing server at postgres_host.
+    postgres_start: bool = True
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 15432
+    postgres_user: str = "fedn"
+    postgres_bin: str = "/usr/lib/postgresql/15/bin"
+    # S3 model store. s3_endpoint empty: start SeaweedFS on s3_port. Set it (e.g.
+    # http://minio:9000) to use MinIO or any S3 instead; keys then come from
+    # STACKLAB_S3_ACCESS_KEY / STACKLAB_S3_SECRET_KEY.
+    s3_endpoint: str = ""
+    s3_port: int = 9100
+    weed_master_port: int = 9334  # SeaweedFS also takes port+10000 for gRPC
+    weed_volume_port: int = 9335
+    weed_filer_port: int = 9336
+    controller_port: int = 8092
+    combiner_host: str = "127.0.0.1"  # the address clients are told to dial
+    combiner_port: int = 12080
+    combiner_name: str = "combiner1"
+    dashboard_port: int = 8095
+    # JWT auth on the API (FEDN_JWT_SECRET_KEY generated at up) -- clients get tokens.
+    auth: bool = False
+    # clients
+    n_clients: int = 2
+    client_mode: str = "inprocess"  # or "subprocess": upstream CLI client, python per task
+    non_iid: bool = False
+    data: str = "auto"  # MNIST source, see stacklab.data.mnist.load_mnist
+    train_per_client: int = 1000
+    test_per_client: int = 500
+    global_test: int = 1000
+    epochs: int = 1
+    batch_size: int = 32
+    lr: float = 0.05
+    seed: int = 0
+    # session
+    round_timeout: int = 180
+    clients_required: int = 0  # 0: all n_clients
+    package_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parents[2] / "federated" / "client")
+
+    # -- derived paths -------------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.controller_port}"
+
+    def path(self, *parts: str) -> Path:
+        return Path(self.state_dir).resolve().joinpath(*parts)
+
+    def client_name(self, index: int) -> str:
+        return f"client{index}"
+
+    def client_dir(self, index: int) -> Path:
+        return self.path("clients", self.client_name(index))
+
+    @property
+    def required_clients(self) -> int:
+        return self.clients_required or self.n_clients
+
+    def validate(self) -> FLConfig:
+        if self.n_clients < 1:
+            raise UserError(f"n_clients must be >= 1, not {self.n_clients}: pass --clients N")
+        if self.client_mode not in CLIENT_MODES:
+            raise UserError(f"unknown client mode {self.client_mode!r}: use one of {', '.join(CLIENT_MODES)}")
+        if self.required_clients > self.n_clients:
+            raise UserError(f"clients_required={self.clients_required} exceeds n_clients={self.n_clients}: lower it")
+        for name in ("postgres_port", "s3_port", "weed_master_port", "weed_volume_port", "weed_filer_port",
+                     "controller_port", "combiner_port", "dashboard_port"):
+            port = getattr(self, name)
+            if not 1 <= int(port) <= 55535:  # SeaweedFS adds 10000 for its gRPC ports
+                raise UserError(f"{name}={port} is not a usable port: pick 1..55535")
+        return self
+
+    # -- (de)serialisation ---------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        for key, value in out.items():
+            if isinstance(value, Path):
+                out[key] = str(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FLConfig:
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise UserError(f"unknown FL config key(s) {', '.join(unknown)}: valid keys are {', '.join(known)}")
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            default = getattr(cls(), key)
+            try:
+                kwargs[key] = _coerce(value, default)
+            except (TypeError, ValueError):
+                raise UserError(f"FL config {key}={value!r} is not a {type(default).__name__}: fix the value") from None
+        return cls(**kwargs)
+
+
+def _coerce(value: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        if isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        return bool(value)
+    if isinstance(default, Path):
+        return Path(value)
+    if isinstance(default, (int, float)):
+        return type(default)(value)
+    return value
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> FLConfig:
+    """Defaults, then a YAML file (if given), then non-None overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        data.update(_read_yaml(Path(path)))
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return FLConfig.from_dict(data).validate()
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"config file {path} does not exist: pass an existing YAML file") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"config file {path} is not valid YAML ({str(exc).splitlines()[0]}): fix it") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise UserError(f"config file {path} must hold a mapping of keys to values: fix it")
+    return loaded
+
+
+def saved_config_path(state_dir: str | Path) -> Path:
+    return Path(state_dir).resolve() / "config.yaml"
+
+
+def save_config(cfg: FLConfig) -> Path:
+    from stacklab.results import write_atomic
+
+    return write_atomic(saved_config_path(cfg.state_dir), yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def load_saved(state_dir: str | Path | None = None) -> FLConfig:
+    """The config `fl up` froze; a clear error when nothing was started there."""
+    state_dir = Path(state_dir) if state_dir is not None else DEFAULT_STATE_DIR
+    path = saved_config_path(state_dir)
+    if not path.exists():
+        raise UserError(f"no federation state in {state_dir}: run `stacklab fl up` first (or pass --state-dir)")
+    cfg = load_config(path)
+    cfg.state_dir = Path(state_dir)
+    return cfg

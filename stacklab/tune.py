@@ -1,0 +1,251 @@
+"""Part ray_tuning/: Ray Tune search of a model's hyperparameters by CV accuracy."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stacklab.cv import cv_score, stage_count, staged_cv
+from stacklab.data.tabular import load_dataset
+from stacklab.errors import UserError
+from stacklab.models import get_model
+from stacklab.results import part_dir, write_atomic, write_json
+from stacklab.tune_search import METRIC, MODE, build_scheduler, build_search
+
+# Tune warns on every experiment-state sync slower than a threshold; our
+# storage may be S3 on a shared-CPU machine, where that is expected.
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+@dataclass
+class TuneSettings:
+    model: str = "rf"
+    dataset: str = "covtype"
+    data: str = "auto"
+    rows: int | None = None
+    searcher: str = "optuna"
+    scheduler: str = "asha"
+    trials: int = 16
+    folds: int = 5
+    seed: int = 0
+    cpus_per_trial: int = 1
+    placement: str = "PACK"
+    address: str | None = None
+    num_cpus: int | None = None
+    storage: str | None = None
+    name: str | None = None
+    resume: bool = False
+    max_failures: int = 2
+    reuse_actors: bool = True
+    out: str | None = None
+
+    @classmethod
+    def smoke(cls, **overrides: Any) -> TuneSettings:
+        base = {"rows": 1400, "folds": 3, "trials": 4, "searcher": "random"}
+        return cls(**{**base, **overrides})
+
+
+def cv_trainable(config: dict[str, Any], X: np.ndarray, y: np.ndarray, model: str, folds: int,
+                 seed: int, n_jobs: int) -> None:
+    """One Tune trial: report the CV score after every stage (trees or folds)."""
+    from ray import tune
+    from ray.util import get_node_ip_address
+
+    spec = get_model(model)
+    where = {"node_ip": get_node_ip_address(), "hostname": socket.gethostname()}
+    for stage in staged_cv(spec, config, X, y, folds, seed, n_jobs):
+        tune.report({METRIC: stage.score, "resource": stage.resource, **where})
+
+
+def _validate(settings: TuneSettings) -> None:
+    if settings.trials < 1:
+        raise UserError(f"--trials {settings.trials}: give at least 1 trial")
+    if settings.folds < 2:
+        raise UserError(f"--folds {settings.folds}: cross-validation needs at least 2 folds")
+    if settings.cpus_per_trial < 1:
+        raise UserError(f"--cpus-per-trial {settings.cpus_per_trial}: give at least 1 CPU")
+    if settings.placement not in ("PACK", "SPREAD"):
+        raise UserError(f"--placement {settings.placement!r}: choose PACK or SPREAD")
+    if settings.max_failures < 0:
+        raise UserError(f"--max-failures {settings.max_failures}: give 0 or more")
+
+
+def _storage_root(settings: TuneSettings) -> str:
+    if settings.storage and "://" in settings.storage:
+        return settings.storage
+    root = Path(settings.storage) if settings.storage else part_dir(settings.out, "ray_tuning") / "ray"
+    root.mkdir(parents=True, exist_ok=True)
+    return str(root.resolve())
+
+
+def _experiment_name(settings: TuneSettings, storage: str) -> str:
+    if settings.name:
+        return settings.name
+    if settings.resume:
+        if "://" in storage:
+            raise UserError("--resume with a remote --storage needs --name of the run to resume")
+        runs = sorted(p for p in Path(storage).glob("tune-*") if (p / "tuner.pkl").exists())
+        if not runs:
+            raise UserError(f"--resume: no earlier run in {storage}: run without --resume first")
+        return runs[-1].name
+    return "tune-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def _connect(settings: TuneSettings) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"log_to_driver": True}
+    if settings.address and settings.address != "local":
+        kwargs["address"] = settings.address
+    elif settings.num_cpus:
+        kwargs["num_cpus"] = settings.num_cpus
+    try:
+        ray.init(**kwargs)
+    except ConnectionError as exc:
+        raise UserError(f"cannot reach the Ray cluster at {settings.address}: {exc}; check --address") from None
+
+
+def run_tune(settings: TuneSettings) -> dict[str, Any]:
+    """Run (or resume) a search; write tune.json, tune.md and plots; return the summary."""
+    _validate(settings)
+    spec = get_model(settings.model)
+    dataset = load_dataset(settings.dataset, settings.data, rows=settings.rows, seed=settings.seed)
+    out_dir = part_dir(settings.out, "ray_tuning")
+    storage = _storage_root(settings)
+    name = _experiment_name(settings, storage)
+
+    import ray
+    from ray import tune
+
+    _connect(settings)
+    cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
+    if settings.cpus_per_trial > cluster_cpus:
+        raise UserError(
+            f"--cpus-per-trial {settings.cpus_per_trial} exceeds the cluster's {cluster_cpus} CPUs: lower it"
+        )
+    stages = stage_count(spec, settings.folds)
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            cv_trainable, X=dataset.X, y=dataset.y, model=settings.model, folds=settings.folds,
+            seed=settings.seed, n_jobs=settings.cpus_per_trial,
+        ),
+        tune.PlacementGroupFactory([{"CPU": settings.cpus_per_trial}], strategy=settings.placement),
+    )
+    # The default-parameter score on the very same folds, computed beside the trials.
+    default_ref = ray.remote(num_cpus=settings.cpus_per_trial)(_default_score).remote(
+        settings.model, ray.put(dataset.X), ray.put(dataset.y), settings.folds, settings.seed,
+        settings.cpus_per_trial,
+    )
+    run_config = tune.RunConfig(
+        name=name,
+        storage_path=storage,
+        failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+    )
+    start = time.perf_counter()
+    experiment = f"{storage.rstrip('/')}/{name}"
+    if settings.resume:
+        if not tune.Tuner.can_restore(experiment):
+            raise UserError(f"--resume: nothing to resume at {experiment}: check --storage/--name")
+        print(f"stacklab: resuming {experiment}", flush=True)
+        tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        searcher, num_samples, param_space = build_search(
+            settings.searcher, spec.space, spec.grid, settings.trials, settings.seed,
+            max_concurrent=max(1, cluster_cpus // settings.cpus_per_trial),
+        )
+        if num_samples < settings.trials and settings.searcher == "random":
+            print(f"stacklab: the space has only {num_samples} distinct configs; running each once", flush=True)
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space,
+            tune_config=tune.TuneConfig(
+                metric=METRIC, mode=MODE, search_alg=searcher,
+                scheduler=build_scheduler(settings.scheduler, stages),
+                num_samples=num_samples, reuse_actors=settings.reuse_actors,
+            ),
+            run_config=run_config,
+        )
+    grid = tuner.fit()
+    wall = time.perf_counter() - start
+    default = ray.get(default_ref)
+    summary = summarize(grid, settings, dataset.describe(), default, stages, wall, experiment, cluster_cpus)
+    write_json(out_dir / "tune.json", summary)
+    from stacklab.tune_report import tune_markdown, tune_plots
+
+    write_atomic(out_dir / "tune.md", tune_markdown(summary))
+    summary["plots"] = [str(p) for p in tune_plots(summary, grid, out_dir)]
+    write_json(out_dir / "tune.json", summary)
+    return summary
+
+
+def _default_score(model: str, X: np.ndarray, y: np.ndarray, folds: int, seed: int, n_jobs: int) -> dict:
+    spec = get_model(model)
+    stage = cv_score(spec, spec.defaults, X, y, folds, seed, n_jobs)
+    return {"params": spec.defaults, "accuracy": stage.score, "fold_scores": stage.fold_scores,
+            "seconds": stage.seconds}
+
+
+def summarize(grid: Any, settings: TuneSettings, data: dict, default: dict, stages: int, wall: float,
+              experiment: str, cluster_cpus: int) -> dict[str, Any]:
+    trials = []
+    for result in grid:
+        metrics = result.metrics or {}
+        history = result.metrics_dataframe
+        trials.append({
+            "trial_id": metrics.get("trial_id") or Path(str(result.path)).name,
+            "config": result.config,
+            "accuracy": metrics.get(METRIC),
+            "iterations": metrics.get("training_iteration", 0),
+            "completed": metrics.get("training_iteration", 0) == stages,
+            "seconds": metrics.get("time_total_s", 0.0),
+            "node_ip": metrics.get("node_ip"),
+            "hostname": metrics.get("hostname"),
+            "finished_at": metrics.get("timestamp"),
+            "error": str(result.error).splitlines()[0] if result.error else None,
+            "curve": [] if history is None or METRIC not in history else [
+                float(v) for v in history[METRIC].tolist()
+            ],
+        })
+    finished = [t for t in trials if t["completed"] and t["accuracy"] is not None]
+    if not finished:
+        first_error = next((t["error"] for t in trials if t["error"]), "no trial reached its last stage")
+        raise UserError(f"no trial finished ({first_error}): see the Ray logs above")
+    best = max(finished, key=lambda t: t["accuracy"])
+    return {
+        "part": "ray_tuning",
+        "settings": asdict(settings),
+        "data": data,
+        "experiment": experiment,
+        "cluster_cpus": cluster_cpus,
+        "stages": stages,
+        "wall_seconds": wall,
+        "trial_seconds": float(sum(t["seconds"] or 0.0 for t in trials)),
+        "num_trials": len(trials),
+        "num_errors": int(grid.num_errors),
+        "nodes": sorted({t["node_ip"] for t in trials if t["node_ip"]}),
+        "best": {"config": best["config"], "accuracy": best["accuracy"], "trial_id": best["trial_id"]},
+        "default": default,
+        "improvement": best["accuracy"] - default["accuracy"],
+        "trials": trials,
+    }
+
+
+def lab_step(results_root: Path) -> dict[str, Any]:
+    summary = run_tune(TuneSettings(rows=6000, folds=3, trials=8, searcher="optuna", scheduler="asha",
+                                    out=str(results_root / "ray_tuning")))
+    return {
+        "part": "ray_tuning (Optuna + ASHA)",
+        "metric": "best CV accuracy (default)",
+        "value": f"{summary['best']['accuracy']:.4f} ({summary['default']['accuracy']:.4f})",
+        "seconds": round(summary["wall_seconds"], 1),
+        "results": str(results_root / "ray_tuning" / "tune.json"),
+    }

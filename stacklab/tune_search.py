@@ -1,0 +1,102 @@
+"""Search algorithms and schedulers for Ray Tune, built from their names."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from typing import Any
+
+import numpy as np
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher
+from ray.tune.search.sample import Categorical, Domain, Integer
+
+from stacklab.errors import UserError
+
+SEARCHERS = ["random", "grid", "optuna", "bayes"]
+SCHEDULERS = ["fifo", "asha"]
+METRIC, MODE = "accuracy", "max"
+
+
+def space_size(space: dict[str, Any]) -> float:
+    """Number of distinct configs, or inf when a dimension is continuous."""
+    size = 1.0
+    for domain in space.values():
+        if isinstance(domain, Categorical):
+            size *= len(domain.categories)
+        elif isinstance(domain, Integer) and domain.sampler.__class__.__name__ == "_Uniform":
+            size *= domain.upper - domain.lower
+        elif isinstance(domain, Domain):
+            return math.inf
+    return size
+
+
+def unique_random_configs(space: dict[str, Any], trials: int, seed: int) -> list[dict[str, Any]]:
+    """Up to ``trials`` random configs, no two alike (a repeated config wastes a trial)."""
+    rng = np.random.RandomState(seed)
+    seen: set[str] = set()
+    configs: list[dict[str, Any]] = []
+    budget = min(trials, space_size(space))
+    attempts = 0
+    while len(configs) < budget and attempts < 100 * trials:
+        attempts += 1
+        config = {
+            key: domain.sample(random_state=rng) if isinstance(domain, Domain) else domain
+            for key, domain in space.items()
+        }
+        config = {k: v.item() if isinstance(v, np.generic) else v for k, v in config.items()}
+        key = json.dumps(config, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            configs.append(config)
+    return configs
+
+
+def grid_configs(grid: dict[str, list]) -> list[dict[str, Any]]:
+    keys = list(grid)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
+
+
+def build_search(
+    name: str,
+    space: dict[str, Any],
+    grid: dict[str, list],
+    trials: int,
+    seed: int,
+    max_concurrent: int,
+) -> tuple[Searcher, int, dict[str, Any]]:
+    """(search algorithm, num_samples, param_space) for Tuner."""
+    if name == "random":
+        configs = unique_random_configs(space, trials, seed)
+        return BasicVariantGenerator(points_to_evaluate=configs, random_state=seed), len(configs), space
+    if name == "grid":
+        configs = grid_configs(grid)
+        # The space is the grid itself, so no dimension outside it is sampled.
+        grid_space = {key: tune.choice(values) for key, values in grid.items()}
+        return BasicVariantGenerator(points_to_evaluate=configs), len(configs), grid_space
+    if name in ("optuna", "bayes"):
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = (
+            optuna.samplers.TPESampler(seed=seed)
+            if name == "optuna"
+            else optuna.samplers.GPSampler(seed=seed)  # Gaussian-process Bayesian optimisation
+        )
+        searcher = OptunaSearch(sampler=sampler, metric=METRIC, mode=MODE)
+        # Model-based searchers learn only from finished trials: cap concurrency.
+        return ConcurrencyLimiter(searcher, max_concurrent=max(1, max_concurrent)), trials, space
+    raise UserError(f"unknown searcher {name!r}: choose one of {', '.join(SEARCHERS)}")
+
+
+def build_scheduler(name: str, stages: int) -> TrialScheduler:
+    if name == "fifo":
+        return FIFOScheduler()
+    if name == "asha":
+        # One rung per stage (trees or folds): a trial below the rung's median stops.
+        return ASHAScheduler(time_attr="training_iteration", max_t=stages, grace_period=1, reduction_factor=2)
+    raise UserError(f"unknown scheduler {name!r}: choose one of {', '.join(SCHEDULERS)}")
+

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -152,6 +154,7 @@ def run_tune(settings: TuneSettings) -> dict[str, Any]:
     )
     start = time.perf_counter()
     experiment = f"{storage.rstrip('/')}/{name}"
+    num_samples = 0
     if settings.resume:
         if not tune.Tuner.can_restore(experiment):
             raise UserError(f"--resume: nothing to resume at {experiment}: check --storage/--name")
@@ -174,8 +177,15 @@ def run_tune(settings: TuneSettings) -> dict[str, Any]:
             ),
             run_config=run_config,
         )
-    grid = tuner.fit()
+    grid, interrupted = _fit_noting_interrupt(tuner)
     wall = time.perf_counter() - start
+    expected = len(grid) if settings.resume else num_samples
+    if interrupted or len(grid) < expected:
+        where = "" if settings.storage is None else f" --storage {settings.storage}"
+        raise UserError(
+            f"the search was interrupted before all {expected} trials finished: "
+            f"continue it with --resume --name {name}{where}"
+        )
     default = ray.get(default_ref)
     summary = summarize(grid, settings, dataset.describe(), default, stages, wall, experiment, cluster_cpus)
     write_json(out_dir / "tune.json", summary)
@@ -185,6 +195,26 @@ def run_tune(settings: TuneSettings) -> dict[str, Any]:
     summary["plots"] = [str(p) for p in tune_plots(summary, grid, out_dir)]
     write_json(out_dir / "tune.json", summary)
     return summary
+
+
+def _fit_noting_interrupt(tuner: Any) -> tuple[Any, bool]:
+    """Tuner.fit(), and whether Ctrl-C/SIGUSR1 cut it short.
+
+    Tune swallows the signal, marks the unfinished trials terminated and
+    returns normally; the only trace is that its handler, having fired, put
+    the previous SIGINT handler back.
+    """
+    watching = threading.current_thread() is threading.main_thread() and not int(
+        os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0")
+    )
+    before = signal.getsignal(signal.SIGINT) if watching else None
+    try:
+        grid = tuner.fit()
+    finally:
+        interrupted = watching and signal.getsignal(signal.SIGINT) is before
+        if watching:
+            signal.signal(signal.SIGINT, before)
+    return grid, interrupted
 
 
 def _default_score(model: str, X: np.ndarray, y: np.ndarray, folds: int, seed: int, n_jobs: int) -> dict:
@@ -202,7 +232,7 @@ def summarize(grid: Any, settings: TuneSettings, data: dict, default: dict, stag
         history = result.metrics_dataframe
         trials.append({
             "trial_id": metrics.get("trial_id") or Path(str(result.path)).name,
-            "config": result.config,
+            "config": result.config or {},
             "accuracy": metrics.get(METRIC),
             "iterations": metrics.get("training_iteration", 0),
             "completed": metrics.get("training_iteration", 0) == stages,

@@ -1,0 +1,219 @@
+"""Stacks on a Swarm: deploy / remove / list a part, and submit Ray jobs to its head.
+
+Works the same on the local cluster (`stacklab cluster up`) and on real VMs:
+the manager is $STACKLAB_DOCKER_HOST, else the local cluster's manager, else
+Docker's own default ($DOCKER_HOST, e.g. ssh://user@manager, or this machine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stacklab.cluster import local, secrets
+from stacklab.cluster.images import REPO, docker, log
+from stacklab.cluster.shell import out, run
+from stacklab.errors import UserError
+
+# part -> its stack files, merged in this order by `docker stack deploy -c ... -c ...`.
+# A part not listed here deploys <part>/docker-stack.yml alone.
+PARTS: dict[str, list[str]] = {
+    "ray_tuning": ["swarm/ray-cluster.yml", "ray_tuning/docker-stack.yml"],
+    "ray_train": ["swarm/ray-cluster.yml", "ray_train/docker-stack.yml"],
+    "tuning": ["tuning/compose.yaml", "tuning/docker-stack.yml"],
+}
+# What `stacklab ray submit <part>` runs in the head, and the arguments it adds
+# unless the user gave them: the cluster's shared storage and the results volume.
+RAY_ENTRY = {"ray_tuning": "tune.py", "ray_train": "train.py"}
+
+
+def manager() -> str | None:
+    if os.environ.get("STACKLAB_DOCKER_HOST"):
+        return os.environ["STACKLAB_DOCKER_HOST"]
+    state = local.load_state()
+    if state and state.get("ready"):
+        return state["nodes"][0]["socket"]
+    return None
+
+
+def image() -> str:
+    state = local.load_state()
+    return os.environ.get("STACKLAB_IMAGE") or (state or {}).get("image") or "stacklab:latest"
+
+
+def stack_files(part: str) -> list[Path]:
+    names = PARTS.get(part, [f"{part}/docker-stack.yml"])
+    files = [REPO / name for name in names]
+    missing = [str(f.relative_to(REPO)) for f in files if not f.exists()]
+    if missing:
+        known = ", ".join(sorted(PARTS))
+        raise UserError(f"no stack for part {part!r} ({', '.join(missing)} missing): use one of {known}")
+    return files
+
+
+def external_secrets(files: list[Path]) -> list[str]:
+    names: list[str] = []
+    for path in files:
+        doc = yaml.safe_load(path.read_text()) or {}
+        for key, spec in (doc.get("secrets") or {}).items():
+            if isinstance(spec, dict) and spec.get("external"):
+                names.append(spec.get("name", key))
+    return names
+
+
+def deploy(part: str, env: dict[str, str] | None = None) -> None:
+    """`docker stack deploy` of a part, creating its secrets first."""
+    host, files = manager(), stack_files(part)
+    created = secrets.ensure(host, external_secrets(files))
+    if created:
+        log(f"created Docker secrets {', '.join(created)} (random values)")
+    cmd = docker(host, "stack", "deploy", "--resolve-image", "never", "--prune")
+    for path in files:
+        cmd += ["-c", str(path)]
+    # --resolve-image never: images are loaded into each node, no registry exists.
+    run([*cmd, part], env={"STACKLAB_IMAGE": image(), **(env or {})}, timeout=300)
+
+
+def remove(part: str, wait: bool = True, timeout: float = 120) -> None:
+    host = manager()
+    run(docker(host, "stack", "rm", part), check=False)
+    deadline = time.monotonic() + timeout
+    # `stack rm` returns at once; a redeploy must wait for tasks and networks to go.
+    while wait and time.monotonic() < deadline:
+        busy = out(docker(host, "ps", "-aq", "--filter", f"label=com.docker.stack.namespace={part}"))
+        nets = out(docker(host, "network", "ls", "-q", "--filter",
+                          f"label=com.docker.stack.namespace={part}"))
+        if not busy and not nets:
+            return
+        time.sleep(1)
+
+
+def ps(part: str | None = None) -> str:
+    host = manager()
+    if part:
+        return out(docker(host, "stack", "ps", "--no-trunc", "--format",
+                          "{{.Name}}\t{{.Node}}\t{{.CurrentState}}\t{{.Error}}", part))
+    return out(docker(host, "stack", "ls"))
+
+
+# ---------------------------------------------------------------- tasks
+def service_containers(part: str, service: str) -> list[tuple[str, str]]:
+    """(node docker host, container id) of a service's running tasks, on any node."""
+    host = manager()
+    state = local.load_state()
+    hosts = [n["socket"] for n in state["nodes"]] if state and state.get("ready") else [host]
+    found = []
+    for node_host in hosts:
+        ids = out(docker(node_host, "ps", "-q", "--filter",
+                         f"label=com.docker.swarm.service.name={part}_{service}")).split()
+        found += [(node_host, cid) for cid in ids]
+    return found
+
+
+def head_container(part: str, timeout: float = 300) -> str:
+    """Container id of the part's running Ray head (on the manager)."""
+    host, deadline = manager(), time.monotonic() + timeout
+    while True:
+        ids = out(docker(host, "ps", "-q", "--filter",
+                         f"label=com.docker.swarm.service.name={part}_head")).split()
+        if ids:
+            return ids[0]
+        if time.monotonic() > deadline:
+            raise UserError(f"no running Ray head for {part}: `stacklab stack deploy {part}` "
+                            f"first, then check `stacklab stack ps {part}`")
+        time.sleep(1)
+
+
+def head_exec(part: str, *cmd: str, timeout: float = 3600, check: bool = True,
+              capture: bool = True) -> subprocess.CompletedProcess:
+    return run(docker(manager(), "exec", head_container(part), *cmd), timeout=timeout,
+               check=check, capture=capture)
+
+
+def wait_ray_nodes(part: str, count: int, timeout: float = 300) -> list[str]:
+    """Block until ``count`` Ray nodes (head included) are alive; their IPs."""
+    start = time.monotonic()
+    cid = head_container(part, timeout)
+    left = max(5.0, timeout - (time.monotonic() - start))
+    proc = run(docker(manager(), "exec", cid, "python", "-m", "stacklab.cluster.raywait",
+                      str(count), str(left)), check=False, timeout=left + 60)
+    try:
+        ips = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        ips = []
+    if proc.returncode != 0:
+        raise UserError(f"only {len(ips)} of {count} Ray nodes of {part} came up in "
+                        f"{timeout:.0f} s: see `stacklab stack ps {part}` and "
+                        f"`docker service logs {part}_worker`")
+    return ips
+
+
+def job_args(part: str, args: list[str], storage: str, out_dir: str) -> list[str]:
+    given = {a.split("=", 1)[0] for a in args if a.startswith("--")}
+    extra = []
+    if "--address" not in given:
+        extra += ["--address", "auto"]
+    if "--storage" not in given and storage:
+        extra += ["--storage", storage]
+    if "--out" not in given:
+        extra += ["--out", out_dir]
+    return [*args, *extra]
+
+
+def submit(part: str, args: list[str], results: Path | None = None,
+           follow: bool = True) -> dict[str, Any]:
+    """`ray job submit` of the part's entry script inside its head; results copied back.
+
+    The part's directory as it is on this machine is the job's working dir,
+    so a user's edits to the thin entry script are what runs.
+    """
+    if part not in RAY_ENTRY:
+        raise UserError(f"{part!r} has no Ray job: use one of {', '.join(RAY_ENTRY)}")
+    host, cid = manager(), head_container(part)
+    job_id = f"{part}-{time.strftime('%Y%m%d-%H%M%S')}"
+    workdir = f"/tmp/submit/{job_id}"
+    run(docker(host, "exec", cid, "mkdir", "-p", workdir))
+    src = REPO / part
+    files = [p for p in src.iterdir() if p.is_file() and p.suffix in {".py", ".txt", ".yaml", ".yml"}]
+    for path in files:
+        run(docker(host, "cp", str(path), f"{cid}:{workdir}/{path.name}"))
+    storage = out(docker(host, "exec", cid, "printenv", "STACKLAB_STORAGE"), check=False)
+    out_dir = f"/results/{job_id}"
+    cmd = ["ray", "job", "submit", "--address", "http://127.0.0.1:8265",
+           "--submission-id", job_id, "--working-dir", workdir]
+    if not follow:
+        cmd.append("--no-wait")
+    cmd += ["--", "python", RAY_ENTRY[part], *job_args(part, args, storage, out_dir)]
+    log(f"ray job {job_id}: {' '.join(shlex.quote(c) for c in cmd[cmd.index('--') + 1:])}")
+    start = time.monotonic()
+    proc = run(docker(host, "exec", cid, *cmd), check=False, capture=False, timeout=7200)
+    info = {"job_id": job_id, "head": cid, "exit_code": proc.returncode, "out": out_dir,
+            "seconds": round(time.monotonic() - start, 1)}
+    if follow:
+        info["status"] = job_status(part, job_id)
+        if results is not None:
+            info["results"] = str(copy_results(part, out_dir, results))
+    return info
+
+
+def job_status(part: str, job_id: str) -> str:
+    text = head_exec(part, "ray", "job", "status", "--address", "http://127.0.0.1:8265",
+                     job_id, check=False).stdout
+    match = re.search(r"status: (\w+)|'(\w+)'\s*$|(SUCCEEDED|FAILED|STOPPED|RUNNING|PENDING)", text)
+    return next((g for g in match.groups() if g), "UNKNOWN") if match else "UNKNOWN"
+
+
+def copy_results(part: str, remote_dir: str, local_dir: Path) -> Path:
+    """docker cp the job's results directory out of the head."""
+    local_dir.mkdir(parents=True, exist_ok=True)
+    run(docker(manager(), "cp", f"{head_container(part)}:{remote_dir}/.", str(local_dir)),
+        check=False)
+    return local_dir

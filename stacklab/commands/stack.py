@@ -1,0 +1,44 @@
+"""`stacklab stack deploy|rm|ps <part>`: the parts' Swarm stacks."""
+
+from __future__ import annotations
+
+import argparse
+
+from stacklab.cluster import deploy
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    deploy.deploy(args.part)
+    print(f"deployed stack {args.part}; follow it with `stacklab stack ps {args.part}`")
+    if args.wait and args.part in deploy.RAY_ENTRY:
+        ips = deploy.wait_ray_nodes(args.part, args.wait, timeout=args.timeout)
+        print(f"{len(ips)} Ray nodes alive: {', '.join(ips)}")
+    return 0
+
+
+def _rm(args: argparse.Namespace) -> int:
+    deploy.remove(args.part)
+    print(f"removed stack {args.part} (named volumes and secrets are kept)")
+    return 0
+
+
+def _ps(args: argparse.Namespace) -> int:
+    print(deploy.ps(args.part))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("stack", help="deploy, remove, list the parts' Swarm stacks")
+    sub = parser.add_subparsers(dest="stack_command", required=True)
+    dep = sub.add_parser("deploy", help="docker stack deploy a part (creates its secrets)")
+    dep.add_argument("part", help=", ".join(deploy.PARTS))
+    dep.add_argument("--wait", type=int, default=0, metavar="N",
+                     help="Ray parts: wait until N Ray nodes (head included) are alive")
+    dep.add_argument("--timeout", type=float, default=300)
+    dep.set_defaults(func=_deploy)
+    rm = sub.add_parser("rm", help="docker stack rm a part and wait until it is gone")
+    rm.add_argument("part")
+    rm.set_defaults(func=_rm)
+    ps = sub.add_parser("ps", help="tasks of a part (or all stacks)")
+    ps.add_argument("part", nargs="?")
+    ps.set_defaults(func=_ps)

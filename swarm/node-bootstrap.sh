@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Turns a machine with Docker into a Swarm node, unattended and idempotently.
+# Used by cloud-cfg.txt on real VMs AND by `stacklab cluster up` on one machine
+# (there each "VM" is a network namespace with its own dockerd; DOCKER_HOST
+# points at it), so the same code path is what the tests exercise.
+#
+#   node-bootstrap.sh install-docker
+#   node-bootstrap.sh firewall CLUSTER_SUBNET
+#   node-bootstrap.sh init --advertise-addr IP [--default-addr-pool CIDR] [--token-file FILE]
+#   node-bootstrap.sh join --manager IP --advertise-addr IP
+#        token: $SWARM_JOIN_TOKEN, else fetched over SSH from the manager with
+#        $SWARM_JOIN_SSH_KEY (a key whose authorized_keys entry on the manager is
+#        forced to `command="docker swarm join-token -q worker"`: it can print
+#        the worker token and nothing else).
+#   node-bootstrap.sh label NODE KEY=VALUE...        (on a manager)
+#   node-bootstrap.sh label-wait TIMEOUT NODE=KEY=VALUE[,KEY=VALUE]...
+#        (on the manager: labels each node as soon as it has joined)
+set -euo pipefail
+
+SWARM_TCP_PORTS=(2377 7946)   # cluster management, node gossip
+SWARM_UDP_PORTS=(7946 4789)   # node gossip, VXLAN overlay data
+say() { echo "node-bootstrap: $*" >&2; }
+die() { say "error: $*"; exit 2; }
+
+swarm_state() { docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || echo unreachable; }
+
+install_docker() {
+  if command -v dockerd >/dev/null; then say "docker already installed"; return; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends docker.io iptables
+  systemctl enable --now docker 2>/dev/null || true
+}
+
+# Swarm ports: accepted from the cluster subnet only, dropped from anywhere
+# else. Everything else on the node is left as the image's policy had it.
+firewall() {
+  local subnet=${1:?usage: firewall CLUSTER_SUBNET}
+  iptables -N STACKLAB-SWARM 2>/dev/null || iptables -F STACKLAB-SWARM
+  local port
+  for port in "${SWARM_TCP_PORTS[@]}"; do
+    iptables -A STACKLAB-SWARM -p tcp --dport "$port" -s "$subnet" -j ACCEPT
+    iptables -A STACKLAB-SWARM -p tcp --dport "$port" -j DROP
+  done
+  for port in "${SWARM_UDP_PORTS[@]}"; do
+    iptables -A STACKLAB-SWARM -p udp --dport "$port" -s "$subnet" -j ACCEPT
+    iptables -A STACKLAB-SWARM -p udp --dport "$port" -j DROP
+  done
+  iptables -C INPUT -j STACKLAB-SWARM 2>/dev/null || iptables -I INPUT -j STACKLAB-SWARM
+  say "firewall: swarm ports open to $subnet only"
+}
+
+init() {
+  local addr="" pool="" token_file=""
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --advertise-addr) addr=$2; shift 2 ;;
+      --default-addr-pool) pool=$2; shift 2 ;;
+      --token-file) token_file=$2; shift 2 ;;
+      *) die "init: unknown option $1" ;;
+    esac
+  done
+  [ -n "$addr" ] || die "init: --advertise-addr IP is required"
+  if [ "$(swarm_state)" = active ]; then
+    say "already in a swarm"
+  else
+    local extra=()
+    [ -z "$pool" ] || extra=(--default-addr-pool "$pool" --default-addr-pool-mask-length 24)
+    docker swarm init --advertise-addr "$addr" --listen-addr "$addr:2377" "${extra[@]}" >/dev/null
+    say "swarm initialised, manager at $addr"
+  fi
+  if [ -n "$token_file" ]; then
+    # root-only file: the worker token lets any holder join the cluster.
+    (umask 077 && docker swarm join-token -q worker > "$token_file")
+  fi
+}
+
+join() {
+  local manager="" addr=""
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --manager) manager=$2; shift 2 ;;
+      --advertise-addr) addr=$2; shift 2 ;;
+      *) die "join: unknown option $1" ;;
+    esac
+  done
+  [ -n "$manager" ] && [ -n "$addr" ] || die "join: --manager IP and --advertise-addr IP are required"
+  if [ "$(swarm_state)" = active ]; then say "already in a swarm"; return; fi
+  local token=${SWARM_JOIN_TOKEN:-}
+  if [ -z "$token" ]; then
+    [ -n "${SWARM_JOIN_SSH_KEY:-}" ] || die "join: set SWARM_JOIN_TOKEN or SWARM_JOIN_SSH_KEY"
+    local try
+    for try in $(seq 1 60); do   # the manager may still be booting
+      token=$(ssh -i "$SWARM_JOIN_SSH_KEY" -o BatchMode=yes -o StrictHostKeyChecking=accept-new \
+              -o ConnectTimeout=5 "${SWARM_JOIN_SSH_USER:-root}@$manager" 2>/dev/null) && [ -n "$token" ] && break
+      sleep 5
+    done
+    [ -n "$token" ] || die "join: could not fetch the join token from $manager over SSH"
+  fi
+  docker swarm join --token "$token" --advertise-addr "$addr" --listen-addr "$addr:2377" "$manager:2377" >/dev/null
+  say "joined the swarm of $manager as $addr"
+}
+
+label() {
+  local node=${1:?usage: label NODE KEY=VALUE...}; shift
+  local args=() kv
+  for kv in "$@"; do args+=(--label-add "$kv"); done
+  docker node update "${args[@]}" "$node" >/dev/null
+  say "labelled $node: $*"
+}
+
+label_wait() {
+  local timeout=${1:?usage: label-wait TIMEOUT NODE=K=V[,K=V]...}; shift
+  local deadline=$(( $(date +%s) + timeout )) spec node pending=("$@")
+  while [ ${#pending[@]} -gt 0 ]; do
+    local left=()
+    for spec in "${pending[@]}"; do
+      node=${spec%%=*}
+      if docker node inspect "$node" >/dev/null 2>&1; then
+        IFS=, read -ra kvs <<< "${spec#*=}"
+        label "$node" "${kvs[@]}"
+      else
+        left+=("$spec")
+      fi
+    done
+    pending=("${left[@]+"${left[@]}"}")
+    [ ${#pending[@]} -eq 0 ] && break
+    [ "$(date +%s)" -lt "$deadline" ] || die "label-wait: never joined: ${pending[*]}"
+    sleep 5
+  done
+}
+
+cmd=${1:-}; shift || true
+case $cmd in
+  install-docker) install_docker ;;
+  firewall) firewall "$@" ;;
+  init) init "$@" ;;
+  join) join "$@" ;;
+  label) label "$@" ;;
+  label-wait) label_wait "$@" ;;
+  *) sed -n '2,19p' "$0" >&2; exit 2 ;;
+esac

@@ -15,6 +15,8 @@
 #   node-bootstrap.sh label NODE KEY=VALUE...        (on a manager)
 #   node-bootstrap.sh label-wait TIMEOUT NODE=KEY=VALUE[,KEY=VALUE]...
 #        (on the manager: labels each node as soon as it has joined)
+#   node-bootstrap.sh from-env FILE      (what cloud-cfg.txt runs: all of the above,
+#        driven by ROLE, NODE_IP, MANAGER_IP, CLUSTER_SUBNET, ADDR_POOL, NODE_LABELS)
 set -euo pipefail
 
 SWARM_TCP_PORTS=(2377 7946)   # cluster management, node gossip
@@ -130,6 +132,27 @@ label_wait() {
   done
 }
 
+from_env() {
+  local file=${1:?usage: from-env FILE}
+  # shellcheck disable=SC1090
+  . "$file"
+  install_docker
+  firewall "${CLUSTER_SUBNET:?CLUSTER_SUBNET missing in $file}"
+  case ${ROLE:?ROLE missing in $file} in
+    manager)
+      init --advertise-addr "${NODE_IP:?}" --default-addr-pool "${ADDR_POOL:-10.213.0.0/16}"
+      # Label the workers as they join, in the background: cloud-init must not
+      # wait an hour for VMs that are created later.
+      # shellcheck disable=SC2086
+      [ -z "${NODE_LABELS:-}" ] || setsid bash "$0" label-wait "${LABEL_TIMEOUT:-3600}" $NODE_LABELS \
+        >>/var/log/stacklab-label.log 2>&1 < /dev/null & ;;
+    worker)
+      SWARM_JOIN_SSH_KEY=${SWARM_JOIN_SSH_KEY:-/root/.ssh/swarm_join} \
+        join --manager "${MANAGER_IP:?}" --advertise-addr "${NODE_IP:?}" ;;
+    *) die "ROLE must be manager or worker, not $ROLE" ;;
+  esac
+}
+
 cmd=${1:-}; shift || true
 case $cmd in
   install-docker) install_docker ;;
@@ -138,5 +161,6 @@ case $cmd in
   join) join "$@" ;;
   label) label "$@" ;;
   label-wait) label_wait "$@" ;;
-  *) sed -n '2,19p' "$0" >&2; exit 2 ;;
+  from-env) from_env "$@" ;;
+  *) sed -n '2,21p' "$0" >&2; exit 2 ;;
 esac

@@ -184,6 +184,9 @@ def ensure_deps(host: str | None, base: str) -> str:
     log(f"built {tag} in {time.monotonic() - start:.0f} s, "
         f"{image_size(host, tag) / 1e9:.2f} GB")
     shutil.rmtree(context, ignore_errors=True)
+    # the install stage (wheelhouse + venv, 3 GB) is not needed once the final image exists
+    run(docker(host, "image", "prune", "-f", "--filter", "label=stacklab.stage=install"),
+        check=False)
     partial = tar.with_suffix(".partial")
     run(docker(host, "save", "-o", str(partial), tag), timeout=1800)
     partial.rename(tar)

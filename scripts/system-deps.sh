@@ -19,3 +19,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# cloud-init's own schema validator for tests/unit/test_cloud_cfg.py: Debian's
+# package unpacked, NOT installed (an installed cloud-init would reconfigure
+# this machine at its next boot). Runs with the venv's python (configobj and
+# jsonpatch come from requirements.txt).
+CLOUD_INIT_DIR=${STACKLAB_CLOUD_INIT_DIR:-/opt/stacklab-tools/cloud-init}
+if [ ! -d "$CLOUD_INIT_DIR/usr/lib/python3/dist-packages/cloudinit" ]; then
+  tmp=$(mktemp -d) && chmod 755 "$tmp"
+  (cd "$tmp" && { apt-get download -qq cloud-init 2>/dev/null || { apt-get update -qq && apt-get download -qq cloud-init; }; })
+  mkdir -p "$CLOUD_INIT_DIR" && dpkg-deb -x "$tmp"/cloud-init_*.deb "$CLOUD_INIT_DIR"
+  rm -rf "$tmp"
+fi

@@ -15,10 +15,7 @@ COMMAND_MODULES = [
     "stacklab.commands.baseline",
     "stacklab.commands.tune",
     "stacklab.commands.lab",
-    "stacklab.commands.cluster",
-    "stacklab.commands.images",
-    "stacklab.commands.stack",
-    "stacklab.commands.ray",
+    "stacklab.commands.train",
 ]
 
 

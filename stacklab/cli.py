@@ -16,6 +16,10 @@ COMMAND_MODULES = [
     "stacklab.commands.tune",
     "stacklab.commands.lab",
     "stacklab.commands.train",
+    "stacklab.commands.cluster",
+    "stacklab.commands.images",
+    "stacklab.commands.stack",
+    "stacklab.commands.ray",
 ]
 
 

@@ -12,6 +12,7 @@ import importlib
 import sys
 
 COMMAND_MODULES = [
+    "stacklab.commands.fl",
     "stacklab.commands.baseline",
     "stacklab.commands.tune",
     "stacklab.commands.lab",

@@ -205,10 +205,15 @@ def submit(part: str, args: list[str], results: Path | None = None,
 
 
 def job_status(part: str, job_id: str) -> str:
-    text = head_exec(part, "ray", "job", "status", "--address", "http://127.0.0.1:8265",
-                     job_id, check=False).stdout
-    match = re.search(r"status: (\w+)|'(\w+)'\s*$|(SUCCEEDED|FAILED|STOPPED|RUNNING|PENDING)", text)
-    return next((g for g in match.groups() if g), "UNKNOWN") if match else "UNKNOWN"
+    """SUCCEEDED / FAILED / STOPPED / RUNNING / PENDING as `ray job status` reports it."""
+    proc = head_exec(part, "ray", "job", "status", "--address", "http://127.0.0.1:8265",
+                     job_id, check=False)
+    text = proc.stdout + proc.stderr
+    match = re.search(r"Status for job '[^']+': (\w+)", text) or \
+        re.search(r"Job '[^']+' (succeeded|failed|stopped|is running|is pending)", text)
+    if not match:
+        return "UNKNOWN"
+    return match.group(1).upper().replace("IS ", "")
 
 
 def copy_results(part: str, remote_dir: str, local_dir: Path) -> Path:
@@ -217,3 +222,23 @@ def copy_results(part: str, remote_dir: str, local_dir: Path) -> Path:
     run(docker(manager(), "cp", f"{head_container(part)}:{remote_dir}/.", str(local_dir)),
         check=False)
     return local_dir
+
+
+def wait_batch(part: str, service: str, timeout: float = 600) -> str:
+    """Wait for a run-once service's task to end; its final state (complete/failed/...)."""
+    host, deadline = manager(), time.monotonic() + timeout
+    name = f"{part}_{service}"
+    while time.monotonic() < deadline:
+        states = out(docker(host, "service", "ps", "--format", "{{.CurrentState}}", name),
+                     check=False).lower().splitlines()
+        done = [s.split()[0] for s in states if s.split() and s.split()[0] in
+                ("complete", "failed", "rejected", "shutdown")]
+        if done and len(done) == len(states):
+            return done[0]
+        time.sleep(2)
+    raise UserError(f"{name} did not finish in {timeout:.0f} s: see `docker service ps {name}`")
+
+
+def service_logs(part: str, service: str) -> str:
+    proc = run(docker(manager(), "service", "logs", "--raw", f"{part}_{service}"), check=False)
+    return proc.stdout + proc.stderr

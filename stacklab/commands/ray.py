@@ -10,7 +10,15 @@ from stacklab.results import part_dir
 
 
 def _submit(args: argparse.Namespace) -> int:
-    extra = [a for a in args.job_args if a != "--"]
+    extra = list(args.job_args)
+    if "--" in extra:  # options given after the part: `ray submit ray_tuning --out X -- ...`
+        cut = extra.index("--")
+        ours, extra = extra[:cut], extra[cut + 1:]
+        opts = argparse.ArgumentParser(prog="stacklab ray submit", add_help=False)
+        opts.add_argument("--out", default=args.out)
+        opts.add_argument("--no-wait", action="store_true", default=args.no_wait)
+        parsed = opts.parse_args(ours)
+        args.out, args.no_wait = parsed.out, parsed.no_wait
     results = part_dir(args.out, f"cluster/{args.part}")
     info = deploy.submit(args.part, extra, results=Path(results), follow=not args.no_wait)
     print(f"job {info['job_id']}: {info.get('status', 'submitted')}"

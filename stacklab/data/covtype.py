@@ -74,6 +74,7 @@ def read_kaggle_csv(path: str | Path) -> Dataset:
         raise UserError(f"data file {path} does not exist: {hint}")
     if path.stat().st_size == 0:
         raise UserError(f"data file {path} is empty: {hint}")
+    _check_rectangular(path, hint)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as exc:
@@ -112,6 +113,22 @@ def read_kaggle_csv(path: str | Path) -> Dataset:
         source=f"kaggle-csv:{path}",
         real=True,
     )
+
+
+def _check_rectangular(path: Path, hint: str) -> None:
+    """Every row has the header's field count (pandas would silently shift or drop fields)."""
+    try:
+        with path.open(newline="") as handle:
+            rows = csv.reader(handle)
+            width = len(next(rows, []))
+            for number, row in enumerate(rows, start=2):
+                if row and len(row) != width:
+                    raise UserError(
+                        f"{path} is not a well-formed CSV (line {number} has {len(row)} fields, "
+                        f"the header {width}): {hint}"
+                    )
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"{path} is not a well-formed CSV ({exc}): {hint}") from None
 
 
 def write_kaggle_csv(dataset: Dataset, path: str | Path) -> Path:

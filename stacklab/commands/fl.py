@@ -1,0 +1,116 @@
+"""`stacklab fl up|run|status|down|dashboard`: a FEDn federation on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from stacklab.errors import UserError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("fl", help="FEDn federation: up, run, status, down, dashboard",
+                                   description=__doc__)
+    sub = parser.add_subparsers(dest="fl_command", required=True, parser_class=type(parser))
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--state-dir", default=None, help="where PIDs, logs, data and secrets live (default var/fl)")
+
+    up = sub.add_parser("up", help="start PostgreSQL, S3, combiner, controller and N clients; return when healthy")
+    common(up)
+    up.add_argument("--config", default=None, help="YAML file of FL config keys (see stacklab/federated/config.py)")
+    up.add_argument("--clients", type=int, default=None, help="number of clients (default 2)")
+    up.add_argument("--mode", choices=["inprocess", "subprocess"], default=None,
+                    help="inprocess: FednClient callbacks (default); subprocess: upstream CLI client, python per task")
+    up.add_argument("--non-iid", action="store_true", default=None, help="label-skewed client partitions")
+    up.add_argument("--data", default=None, help="MNIST IDX directory, 'standin' or 'auto' (default)")
+    up.add_argument("--auth", action="store_true", default=None, help="JWT auth on the API (secret generated)")
+    up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="any FL config key, e.g. --set controller_port=8192 (repeatable)")
+    up.set_defaults(func=cmd_up)
+
+    run = sub.add_parser("run", help="upload package + seed and run a session, printing each round")
+    common(run)
+    run.add_argument("--rounds", type=int, default=3)
+    run.add_argument("--out", default=None, help="results directory (default results/federated)")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="processes, clients, combiners, recent sessions")
+    common(status)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    down = sub.add_parser("down", help="stop exactly what `fl up` started")
+    common(down)
+    down.set_defaults(func=cmd_down)
+
+    dash = sub.add_parser("dashboard", help="serve the web dashboard over FEDn's REST API")
+    common(dash)
+    dash.add_argument("--port", type=int, default=None, help="default: dashboard_port of the config (8095)")
+    dash.add_argument("--host", default="127.0.0.1")
+    dash.set_defaults(func=cmd_dashboard)
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    out = {"state_dir": args.state_dir, "n_clients": args.clients, "client_mode": args.mode,
+           "non_iid": args.non_iid, "data": args.data, "auth": args.auth}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--set {item!r} is not KEY=VALUE: e.g. --set controller_port=8192")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from stacklab.federated.config import load_config
+    from stacklab.federated.services import up
+
+    up(load_config(args.config, _overrides(args)))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from stacklab.federated.config import load_saved
+    from stacklab.federated.session import run, write_results
+
+    result = run(load_saved(args.state_dir), args.rounds)
+    print(f"fl run: results in {write_results(result, args.out)}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from stacklab.federated.config import load_saved
+    from stacklab.federated.services import status
+
+    info = status(load_saved(args.state_dir))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    for name, p in info["processes"].items():
+        print(f"{name:12s} pid {p['pid']:>7}  {'running' if p['alive'] else 'DEAD'}   log {p['log']}")
+    if "api_error" in info:
+        print(f"API: {info['api_error']}")
+    else:
+        print(f"API {info['api']}: combiners {info['combiners']}; clients {info['clients']}")
+        for s in info["sessions"]:
+            print(f"session {s['id']} {s['status']} {s['name'] or ''}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from stacklab.federated.config import DEFAULT_STATE_DIR
+    from stacklab.federated.services import down
+
+    stopped = down(args.state_dir or DEFAULT_STATE_DIR)
+    print(f"fl down: {len(stopped)} process(es) stopped; no port left open")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from stacklab.federated.config import load_saved
+    from stacklab.federated.dashboard.server import serve
+
+    cfg = load_saved(args.state_dir)
+    serve(cfg, host=args.host, port=args.port or cfg.dashboard_port)
+    return 0

@@ -1,0 +1,95 @@
+"""A thin client for FEDn's REST API (/api/v1) that turns failures into one-line UserErrors.
+
+We call REST directly rather than fedn.network.api.client.APIClient: two of
+its calls are broken on 0.33.0 (start_session: compat bug 5; get_validations
+filters on the wrong key and returns every session's validations).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from stacklab.errors import UserError
+
+
+class FednApi:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.timeout = timeout
+
+    @classmethod
+    def from_config(cls, cfg: Any, token: str | None = None) -> FednApi:
+        if token is None and getattr(cfg, "auth", False):
+            from stacklab.federated.auth import admin_token
+
+            token = admin_token(cfg)
+        return cls(cfg.api_url, token)
+
+    # -- transport ---------------------------------------------------------------
+    def request(self, method: str, path: str, *, ok: tuple[int, ...] = (200, 201), headers: dict | None = None,
+                **kwargs: Any) -> Any:
+        url = f"{self.url}/api/v1/{path.lstrip('/')}"
+        try:
+            response = requests.request(method, url, headers={**self.headers, **(headers or {})},
+                                        timeout=self.timeout, **kwargs)
+        except requests.ConnectionError:
+            raise UserError(f"FEDn API at {self.url} is unreachable: start it with `stacklab fl up` or check --api-url") from None
+        except requests.Timeout:
+            raise UserError(f"FEDn API at {self.url} did not answer within {self.timeout:.0f} s: check `stacklab fl status`") from None
+        if response.status_code in (401, 403):
+            raise UserError(f"FEDn API at {self.url} refused the credentials (HTTP {response.status_code}): "
+                            "use the token from the state dir (`stacklab fl up` writes it) or check FEDN_JWT_SECRET_KEY")
+        if response.status_code not in ok:
+            raise UserError(f"FEDn API {method} /api/v1/{path} failed (HTTP {response.status_code}: "
+                            f"{_message(response)}): see the controller log in the state dir")
+        ctype = response.headers.get("Content-Type", "")
+        return response.json() if ctype.startswith("application/json") else response.content
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def list(self, kind: str, limit: int = 500, sort_key: str | None = None, descending: bool = True,
+             **filters: Any) -> list[dict]:
+        headers = {"X-Limit": str(limit)}
+        if sort_key:
+            headers.update({"X-Sort-Key": sort_key, "X-Sort-Order": "desc" if descending else "asc"})
+        data = self.get(f"{kind}/", headers=headers, params={k: v for k, v in filters.items() if v is not None})
+        return data.get("result", []) if isinstance(data, dict) else []
+
+    # -- health -------------------------------------------------------------------
+    def healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def online_clients(self) -> list[dict]:
+        return [c for c in self.list("clients") if c.get("status") in ("online", "available")]
+
+    def wait_for_clients(self, n: int, timeout: float = 120.0, procs_alive: Callable[[], bool] | None = None) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        online: list[dict] = []
+        while time.monotonic() < deadline:
+            online = [c for c in self.list("clients") if c.get("status") == "online"]
+            if len(online) >= n:
+                return online
+            if procs_alive is not None:
+                procs_alive()
+            time.sleep(0.5)
+        raise UserError(f"only {len(online)} of {n} FL clients online after {timeout:.0f} s: see the client logs in the state dir")
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+        return str(data.get("message", data))[:200]
+    except ValueError:
+        return response.text.strip()[:200] or response.reason

@@ -1,0 +1,225 @@
+"""Workarounds for FEDn 0.33.0 on a SQL statestore, applied at process start.
+
+One function per upstream problem; each docstring names the bug (numbering of
+/work/shared/notes/fedn-0.33.md and docs/troubleshooting.md) and the version
+it targets. `apply(role)` installs the ones a process of that role needs; the
+launcher (stacklab.federated.launch) calls it before FEDn's own entry point.
+Every patch is idempotent and refuses to run on another FEDn version, because
+the code it wraps may have changed there.
+
+Bug 1 (SQLite: combiner writes `updated_at = str(datetime.now())`) is not
+patched: the kit's statestore is PostgreSQL, whose driver accepts the string.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import metadata
+from typing import Any
+
+TARGET_FEDN = "0.33.0"
+_applied: set[str] = set()
+
+
+def check_version() -> None:
+    """Refuse to patch a FEDn other than the one these workarounds were written for."""
+    installed = metadata.version("fedn")
+    if installed != TARGET_FEDN:
+        from stacklab.errors import UserError
+
+        raise UserError(
+            f"fedn {installed} is installed but stacklab.federated.compat targets {TARGET_FEDN}: "
+            f"install fedn=={TARGET_FEDN} (requirements.txt) or re-check each workaround"
+        )
+
+
+def _once(name: str) -> bool:
+    if name in _applied:
+        return False
+    _applied.add(name)
+    return True
+
+
+def use_psycopg2_driver() -> None:
+    """Bug 2 (fedn 0.33.0): `postgresql://` URL + SQLAlchemy 2.1 -> psycopg 3 (not shipped).
+
+    fedn builds `postgresql://user:pw@host:port/fedn_db`; SQLAlchemy 2.1 maps
+    the bare scheme to psycopg 3, fedn ships psycopg2 -> ModuleNotFoundError.
+    Naming the driver explicitly makes the URL mean psycopg2 on every
+    SQLAlchemy version (requirements.txt also pins SQLAlchemy<2.1).
+    """
+    if not _once("psycopg2"):
+        return
+    from fedn.network.storage import dbconnection
+
+    original = dbconnection.create_engine
+
+    @functools.wraps(original)
+    def create_engine(url: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(url, str) and url.startswith("postgresql://"):
+            url = "postgresql+psycopg2://" + url[len("postgresql://") :]
+        return original(url, *args, **kwargs)
+
+    dbconnection.create_engine = create_engine
+
+
+def create_schema_once(statestore_config: dict) -> None:
+    """Bug 3 (fedn 0.33.0): gunicorn workers race to create the tables on a fresh database.
+
+    Each API worker runs `metadata.create_all` after fork; two at once on an
+    empty PostgreSQL -> UniqueViolation, "Worker failed to boot". Creating the
+    schema once in the launcher, before gunicorn forks, leaves the workers
+    nothing to create.
+    """
+    use_psycopg2_driver()
+    from fedn.network.storage.dbconnection import DatabaseConnection
+
+    if statestore_config.get("type") not in ("PostgreSQL", "SQLite"):
+        return
+    probe = DatabaseConnection.__new__(DatabaseConnection)
+    session_factory = probe._setup_sql(statestore_config)  # runs create_all(checkfirst=True)
+    session_factory.kw["bind"].dispose()
+
+
+def fix_client_add_payload(payload: dict) -> dict:
+    """Bug 4 (fedn 0.33.0): POST /api/v1/clients/add -> 500 (NOT NULL `combiner_preferred`).
+
+    Clients send `preferred_combiner`; the route reads `combiner_preferred`
+    and stores None into a NOT NULL column. Copy the client's value over, with
+    "" meaning "no preference" (the route treats "" like None when choosing).
+    """
+    if payload.get("combiner_preferred") is None:
+        payload["combiner_preferred"] = payload.get("preferred_combiner") or ""
+    return payload
+
+
+def patch_client_add_route() -> None:
+    """Bug 4 (fedn 0.33.0): install fix_client_add_payload in front of the clients/add view."""
+    if not _once("client_add"):
+        return
+    from fedn.network.api.server import app
+    from flask import request
+
+    for endpoint, view in list(app.view_functions.items()):
+        if endpoint.startswith("client") and endpoint.split(".")[-1] == "add_client":
+            app.view_functions[endpoint] = _fixing_payload(view, request)
+
+
+def _fixing_payload(view: Any, request: Any) -> Any:
+    def add_client(*args: Any, **kwargs: Any) -> Any:
+        payload = request.get_json(silent=True)  # cached: the view gets this same dict
+        if isinstance(payload, dict):
+            fix_client_add_payload(payload)
+        return add_client.__wrapped__(*args, **kwargs)
+
+    add_client.__wrapped__ = view  # type: ignore[attr-defined]
+    return add_client
+
+
+def session_create_payload(session_config: dict, rounds: int, name: str | None = None) -> dict:
+    """Bug 5 (fedn 0.33.0): `APIClient.start_session()` omits `session_config.rounds` (NOT NULL).
+
+    We never call it: session.py POSTs /api/v1/sessions/ with this payload
+    (rounds included), then POST /api/v1/sessions/start.
+    """
+    config = dict(session_config)
+    config["rounds"] = int(rounds)
+    payload: dict[str, Any] = {"session_config": config}
+    if name:
+        payload["name"] = name
+    return payload
+
+
+def coerce_round_config_booleans() -> None:
+    """Bug 6 (fedn 0.33.0): rounds never complete on SQL: combiner stores 'True'/'False' strings.
+
+    The controller sends the round config to the combiner over gRPC as strings;
+    the combiner appends it to the round as-is, SQLAlchemy's Boolean rejects
+    'True', the update fails and the controller waits until the round timeout.
+    Convert the Boolean columns of each combiner's round config before flush.
+    """
+    if not _once("round_booleans"):
+        return
+    from fedn.network.storage.statestore.stores.round_store import SQLRoundStore
+    from fedn.network.storage.statestore.stores.sql.shared import RoundConfigModel
+    from sqlalchemy import Boolean
+
+    bool_columns = [c.name for c in RoundConfigModel.__table__.columns if isinstance(c.type, Boolean)]
+    original = SQLRoundStore._update_orm_model_from_dto
+
+    @functools.wraps(original)
+    def update(self: Any, entity: Any, item: Any) -> Any:
+        entity = original(self, entity, item)
+        for combiner in entity.combiners:
+            config = combiner.round_config
+            for name in bool_columns if config is not None else ():
+                value = getattr(config, name)
+                if isinstance(value, str):
+                    setattr(config, name, value.strip().lower() == "true")
+        return entity
+
+    SQLRoundStore._update_orm_model_from_dto = update
+
+
+# -- latency: not bugs, but upstream defaults that cost seconds per round ------
+
+CONTROLLER_POLL_S = (0.05, 0.15)
+COMBINER_POLL_S = 0.05
+
+
+def fast_controller_polling() -> None:
+    """fedn 0.33.0 controller polls "combiners done?" every 1-2 s (tenacity wait_random).
+
+    `Control.round` builds its retry decorator on every call from the module
+    global `wait_random(min=1.0, max=2.0)`, so rebinding that name shortens
+    the wait; ~1.5 s of idle time per round becomes ~0.1 s. A database read per
+    poll is cheap next to a round.
+    """
+    if not _once("controller_poll"):
+        return
+    from fedn.network.controller import control
+
+    original = control.wait_random
+
+    def wait_random(min: float = 0, max: float = 1) -> Any:  # noqa: A002 - tenacity's names
+        if min >= 1.0:
+            return original(min=CONTROLLER_POLL_S[0], max=CONTROLLER_POLL_S[1])
+        return original(min=min, max=max)
+
+    control.wait_random = wait_random
+
+
+def fast_combiner_polling() -> None:
+    """fedn 0.33.0 combiner checks its job queue once a second (RoundHandler.run(polling_interval=1.0)).
+
+    Both the training job and the validation job of every round wait for that
+    tick (~0.5 s each on average). Poll every 50 ms instead.
+    """
+    if not _once("combiner_poll"):
+        return
+    from fedn.network.combiner.roundhandler import RoundHandler
+
+    original = RoundHandler.run
+
+    @functools.wraps(original)
+    def run(self: Any, polling_interval: float = COMBINER_POLL_S) -> Any:
+        return original(self, polling_interval=min(polling_interval, COMBINER_POLL_S))
+
+    RoundHandler.run = run
+
+
+ROLES = {
+    "controller": (use_psycopg2_driver, patch_client_add_route, coerce_round_config_booleans, fast_controller_polling),
+    "combiner": (use_psycopg2_driver, coerce_round_config_booleans, fast_combiner_polling),
+    "client": (),
+}
+
+
+def apply(role: str) -> list[str]:
+    """Install the workarounds a process of this role needs; returns their names."""
+    check_version()
+    names = []
+    for fix in ROLES[role]:
+        fix()
+        names.append(fix.__name__)
+    return names

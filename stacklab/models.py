@@ -23,6 +23,9 @@ class ModelSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     # Parameter grown with warm_start across ASHA rungs; None: rungs are folds.
     grows: str | None = None
+    # A complete config inside the space equal to the library's defaults: the
+    # searches evaluate it first, so a search can only match or beat it.
+    start: dict[str, Any] | None = None
     # Parameters the factory sets from the trial's CPU share / seed.
     takes_n_jobs: bool = False
     takes_seed: bool = True
@@ -101,6 +104,10 @@ _FOREST_SPACE = {
     "criterion": tune.choice(["gini", "entropy"]),
     "bootstrap": tune.choice([True, False]),
 }
+_FOREST_START = {
+    "n_estimators": 100, "max_depth": None, "max_features": "sqrt", "min_samples_split": 2,
+    "min_samples_leaf": 1, "criterion": "gini",
+}
 _FOREST_GRID = {
     "n_estimators": [100, 300],
     "max_depth": [None, 20],
@@ -111,11 +118,11 @@ _FOREST_GRID = {
 MODELS: dict[str, ModelSpec] = {
     "rf": ModelSpec(
         "rf", _rf, _FOREST_SPACE, _FOREST_GRID, defaults={"n_estimators": 100},
-        grows="n_estimators", takes_n_jobs=True,
+        grows="n_estimators", takes_n_jobs=True, start={**_FOREST_START, "bootstrap": True},
     ),
     "extratrees": ModelSpec(
         "extratrees", _extratrees, _FOREST_SPACE, _FOREST_GRID, defaults={"n_estimators": 100},
-        grows="n_estimators", takes_n_jobs=True,
+        grows="n_estimators", takes_n_jobs=True, start={**_FOREST_START, "bootstrap": False},
     ),
     "dtree": ModelSpec(
         "dtree",

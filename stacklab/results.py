@@ -58,7 +58,7 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None)
 
     def cell(value: Any) -> str:
         if isinstance(value, float):
-            return f"{value:.4f}"
+            return f"{value:.4g}"
         return str(value).replace("|", "\\|")
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]

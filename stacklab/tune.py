@@ -163,7 +163,7 @@ def run_tune(settings: TuneSettings) -> dict[str, Any]:
     else:
         searcher, num_samples, param_space = build_search(
             settings.searcher, spec.space, spec.grid, settings.trials, settings.seed,
-            max_concurrent=max(1, cluster_cpus // settings.cpus_per_trial),
+            max_concurrent=max(1, cluster_cpus // settings.cpus_per_trial), start=spec.start,
         )
         if num_samples < settings.trials and settings.searcher == "random":
             print(f"stacklab: the space has only {num_samples} distinct configs; running each once", flush=True)
@@ -243,6 +243,12 @@ def summarize(grid: Any, settings: TuneSettings, data: dict, default: dict, stag
             "error": str(result.error).splitlines()[0] if result.error else None,
             "curve": [] if history is None or METRIC not in history else [
                 float(v) for v in history[METRIC].tolist()
+            ],
+            # (finish time, trial compute so far, score) per stage: what P2 integrates over
+            "history": [] if history is None or METRIC not in history else [
+                [float(t), float(sec), float(acc)]
+                for t, sec, acc in zip(history["timestamp"], history["time_total_s"], history[METRIC],
+                                       strict=True)
             ],
         })
     finished = [t for t in trials if t["completed"] and t["accuracy"] is not None]

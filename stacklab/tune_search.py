@@ -33,11 +33,17 @@ def space_size(space: dict[str, Any]) -> float:
     return size
 
 
-def unique_random_configs(space: dict[str, Any], trials: int, seed: int) -> list[dict[str, Any]]:
+def _key(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def unique_random_configs(
+    space: dict[str, Any], trials: int, seed: int, first: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Up to ``trials`` random configs, no two alike (a repeated config wastes a trial)."""
     rng = np.random.RandomState(seed)
-    seen: set[str] = set()
-    configs: list[dict[str, Any]] = []
+    configs: list[dict[str, Any]] = [first] if first else []
+    seen: set[str] = {_key(c) for c in configs}
     budget = min(trials, space_size(space))
     attempts = 0
     while len(configs) < budget and attempts < 100 * trials:
@@ -47,7 +53,7 @@ def unique_random_configs(space: dict[str, Any], trials: int, seed: int) -> list
             for key, domain in space.items()
         }
         config = {k: v.item() if isinstance(v, np.generic) else v for k, v in config.items()}
-        key = json.dumps(config, sort_keys=True, default=str)
+        key = _key(config)
         if key not in seen:
             seen.add(key)
             configs.append(config)
@@ -66,10 +72,11 @@ def build_search(
     trials: int,
     seed: int,
     max_concurrent: int,
+    start: dict[str, Any] | None = None,
 ) -> tuple[Searcher, int, dict[str, Any]]:
-    """(search algorithm, num_samples, param_space) for Tuner."""
+    """(search algorithm, num_samples, param_space) for Tuner; ``start`` is tried first."""
     if name == "random":
-        configs = unique_random_configs(space, trials, seed)
+        configs = unique_random_configs(space, trials, seed, first=start)
         return BasicVariantGenerator(points_to_evaluate=configs, random_state=seed), len(configs), space
     if name == "grid":
         configs = grid_configs(grid)
@@ -86,7 +93,8 @@ def build_search(
             if name == "optuna"
             else optuna.samplers.GPSampler(seed=seed)  # Gaussian-process Bayesian optimisation
         )
-        searcher = OptunaSearch(sampler=sampler, metric=METRIC, mode=MODE)
+        searcher = OptunaSearch(sampler=sampler, metric=METRIC, mode=MODE,
+                                points_to_evaluate=[start] if start else None)
         # Model-based searchers learn only from finished trials: cap concurrency.
         return ConcurrencyLimiter(searcher, max_concurrent=max(1, max_concurrent)), trials, space
     raise UserError(f"unknown searcher {name!r}: choose one of {', '.join(SEARCHERS)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import time
+import traceback
 import uuid
 from typing import Any
 
@@ -33,18 +34,38 @@ def client_token(cfg: FLConfig) -> str | None:
 
 
 def make_callbacks(client_dir: Any) -> dict[str, Any]:
-    """FednClient callbacks over the task functions (FEDn passes models as .npz bytes)."""
+    """FednClient callbacks over the task functions (FEDn passes models as .npz bytes).
 
-    def on_train(in_model: io.BytesIO, client_settings: dict) -> tuple[io.BytesIO, dict]:
-        params, meta = task.train(task.load_params(in_model), client_dir)
+    Like upstream's client_v2, a failing task is logged and reported as
+    failed (no model / no metrics) instead of killing the client.
+    """
+
+    def params_of(in_model: io.BytesIO) -> list:
+        in_model.seek(0)  # FEDn hands over the buffer positioned at its end
+        return task.load_params(in_model)
+
+    def on_train(in_model: io.BytesIO, client_settings: dict) -> tuple[io.BytesIO | None, dict]:
+        try:
+            params, meta = task.train(params_of(in_model), client_dir)
+        except Exception as exc:  # noqa: BLE001 - reported to the combiner, client keeps serving
+            traceback.print_exc()
+            return None, {"status": "failed", "error": str(exc)}
         return task.params_bytes(params), {"training_metadata": meta}
 
-    def on_validate(in_model: io.BytesIO) -> dict:
-        return task.validate(task.load_params(in_model), client_dir)
+    def on_validate(in_model: io.BytesIO) -> dict | None:
+        try:
+            return task.validate(params_of(in_model), client_dir)
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+            return None
 
-    def on_predict(in_model: io.BytesIO) -> dict:
-        data = task.load_partition(client_dir)
-        result = task.evaluate_params(task.load_params(in_model), data["x_test"], data["y_test"])
+    def on_predict(in_model: io.BytesIO) -> dict | None:
+        try:
+            data = task.load_partition(client_dir)
+            result = task.evaluate_params(params_of(in_model), data["x_test"], data["y_test"])
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+            return None
         return {"accuracy": result["accuracy"], "n": int(len(data["y_test"]))}
 
     return {"train_callback": on_train, "validate_callback": on_validate, "predict_callback": on_predict}

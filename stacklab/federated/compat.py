@@ -131,34 +131,45 @@ def session_create_payload(session_config: dict, rounds: int, name: str | None =
 
 
 def coerce_round_config_booleans() -> None:
-    """Bug 6 (fedn 0.33.0): rounds never complete on SQL: combiner stores 'True'/'False' strings.
+    """Bug 6 (fedn 0.33.0): rounds never complete on SQL: the combiner stores its round config as strings.
 
-    The controller sends the round config to the combiner over gRPC as strings;
-    the combiner appends it to the round as-is, SQLAlchemy's Boolean rejects
-    'True', the update fails and the controller waits until the round timeout.
-    Convert the Boolean columns of each combiner's round config before flush.
+    The controller sends the round config to the combiner over gRPC as strings
+    (`str(v)`), and the combiner appends it to the round as-is: booleans
+    arrive as 'True'/'False' (SQLAlchemy's Boolean rejects them) and unset
+    optional integers as 'None' (PostgreSQL rejects them). The update fails,
+    the combiner's round thread dies and the controller waits until the round
+    timeout. Convert those values back before flush.
     """
     if not _once("round_booleans"):
         return
     from fedn.network.storage.statestore.stores.round_store import SQLRoundStore
-    from fedn.network.storage.statestore.stores.sql.shared import RoundConfigModel
-    from sqlalchemy import Boolean
 
-    bool_columns = [c.name for c in RoundConfigModel.__table__.columns if isinstance(c.type, Boolean)]
     original = SQLRoundStore._update_orm_model_from_dto
 
     @functools.wraps(original)
     def update(self: Any, entity: Any, item: Any) -> Any:
         entity = original(self, entity, item)
         for combiner in entity.combiners:
-            config = combiner.round_config
-            for name in bool_columns if config is not None else ():
-                value = getattr(config, name)
-                if isinstance(value, str):
-                    setattr(config, name, value.strip().lower() == "true")
+            if combiner.round_config is not None:
+                fix_round_config_strings(combiner.round_config)
         return entity
 
     SQLRoundStore._update_orm_model_from_dto = update
+
+
+def fix_round_config_strings(config: Any) -> Any:
+    """Bug 6: 'True'/'False' -> bool on Boolean columns, 'None' -> None on every column."""
+    from sqlalchemy import Boolean
+
+    for column in config.__table__.columns:
+        value = getattr(config, column.key, None)
+        if not isinstance(value, str):
+            continue
+        if value == "None":
+            setattr(config, column.key, None)
+        elif isinstance(column.type, Boolean):
+            setattr(config, column.key, value.strip().lower() == "true")
+    return config
 
 
 # -- latency: not bugs, but upstream defaults that cost seconds per round ------

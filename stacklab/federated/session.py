@@ -77,12 +77,20 @@ def _metrics(validation: dict) -> dict:
 
 
 def _chain(models: list[dict], seed_id: str) -> list[str]:
-    """Model ids of the session in lineage order, starting after the seed."""
-    children = {m.get("parent_model"): m["model_id"] for m in models}
-    chain, current = [], seed_id
-    while current in children:
-        current = children[current]
+    """Model ids of the session in lineage order.
+
+    FEDn 0.33.0 commits the session's first model with parent_model None
+    (not the seed), so the chain starts at whichever model has no parent in
+    the session.
+    """
+    ids = {m["model_id"] for m in models}
+    children = {m.get("parent_model"): m["model_id"] for m in models if m.get("parent_model") in ids}
+    roots = [m["model_id"] for m in models if m.get("parent_model") not in ids or m.get("parent_model") == seed_id]
+    chain = []
+    current = roots[0] if roots else None
+    while current is not None and current not in chain:
         chain.append(current)
+        current = children.get(current)
     return chain
 
 

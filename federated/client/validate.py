@@ -1,0 +1,11 @@
+"""FEDn entry point `validate`: python validate.py IN_MODEL OUT_JSON.
+
+Data: the client's working dir from $STACKLAB_FL_CLIENT_DIR (stacklab fl up sets it).
+"""
+
+import sys
+
+from stacklab.federated.entry import validate
+
+if __name__ == "__main__":
+    sys.exit(validate(sys.argv[1:]))

@@ -59,10 +59,19 @@ def run_ddp(
     """Train with `workers` spawned processes; per-epoch metrics and wall time (spawn to join)."""
     shared = [tuple(torch.from_numpy(np.ascontiguousarray(a)).share_memory_() for a in pair) for pair in (train, test)]
     cfg = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "threads": threads, "seed": seed}
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "history.json")
-        start = time.perf_counter()
-        mp.spawn(_worker, args=(workers, _free_port(), shared[0], shared[1], cfg, out), nprocs=workers, join=True)
-        wall = time.perf_counter() - start
-        history = json.loads(Path(out).read_text())
+    # Ray sets OMP_NUM_THREADS to a worker's CPUs; the children get the same.
+    old_omp = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "history.json")
+            start = time.perf_counter()
+            mp.spawn(_worker, args=(workers, _free_port(), shared[0], shared[1], cfg, out), nprocs=workers, join=True)
+            wall = time.perf_counter() - start
+            history = json.loads(Path(out).read_text())
+    finally:
+        if old_omp is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = old_omp
     return {"epochs": history, "wall_seconds": wall, "workers": workers}

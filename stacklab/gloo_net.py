@@ -33,9 +33,12 @@ def set_gloo_ifname() -> None:
     """
     if os.environ.get("GLOO_SOCKET_IFNAME"):
         return
-    from ray.util import get_node_ip_address
+    try:
+        from ray.util import get_node_ip_address
 
-    name = interface_for_ip(get_node_ip_address())
+        name = interface_for_ip(get_node_ip_address())
+    except Exception:  # noqa: BLE001 - a failing setup hook would kill the worker; Gloo's default stays
+        return
     if name:
         os.environ["GLOO_SOCKET_IFNAME"] = name
 

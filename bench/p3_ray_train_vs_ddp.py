@@ -1,0 +1,116 @@
+"""P3: Ray Train vs plain torch.distributed DDP, same data, workers, epochs, loop.
+
+Prints, from one run on this machine:
+  * Ray Train wall / DDP wall: trainer.fit() (controller + worker group start,
+    process group, training, a checkpoint per epoch) against mp.spawn -> join
+    (process start, imports, process group, training). Target <= 1.05.
+  * the same ratio for the training loop alone (sum of epoch train + eval time),
+    which isolates what Ray adds per step from its fixed start-up cost;
+  * Ray Train with 1 worker vs 2 workers: time and test accuracy.
+Each is run --repeats times, alternating, and the fastest counts (the cores
+may be shared with other work).
+Writes the figures to results/bench/p3.json.
+
+    .venv/bin/python bench/p3_ray_train_vs_ddp.py [--data standin] [--epochs 3] [--limit-train 6000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+from stacklab.data.mnist import load_mnist
+from stacklab.ddp_baseline import run_ddp
+from stacklab.results import part_dir, write_json
+from stacklab.train import TrainSettings, run_training
+
+
+def loop_seconds(epochs: list[dict]) -> float:
+    return sum(e["train_seconds"] + e["eval_seconds"] for e in epochs)
+
+
+def row(name: str, wall: float, epochs: list[dict]) -> dict:
+    return {"run": name, "wall_seconds": wall, "loop_seconds": loop_seconds(epochs),
+            "test_accuracy": epochs[-1]["test_accuracy"], "samples_per_s": epochs[-1]["samples_per_s"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="auto")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--limit-train", type=int, default=None)
+    parser.add_argument("--limit-test", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each; the fastest counts")
+    parser.add_argument("--out", default=None, help="default results/bench")
+    args = parser.parse_args()
+
+    import ray
+
+    train_x, train_y, info = load_mnist(args.data, "train", args.limit_train)
+    test_x, test_y, _ = load_mnist(args.data, "test", args.limit_test)
+    print(f"P3 data: {info['source']}, {len(train_y)} train / {len(test_y)} test images, "
+          f"{args.epochs} epochs, batch {args.batch_size} per worker", flush=True)
+
+    common = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": 1e-3, "seed": 0}
+    start = time.perf_counter()
+    ray.init(num_cpus=2, log_to_driver=True)
+    ray_init = time.perf_counter() - start
+    ddp_runs, runs = [], {1: [], 2: []}
+    try:
+        with tempfile.TemporaryDirectory(prefix="p3-") as tmp:
+            # Alternate the launchers so load from other processes hits both alike.
+            for repeat in range(args.repeats):
+                print(f"P3 [{repeat + 1}/{args.repeats}]: native DDP, 2 processes (Gloo, mp.spawn) ...", flush=True)
+                ddp_runs.append(run_ddp((train_x, train_y), (test_x, test_y), workers=2, threads=1, **common))
+                for workers in (2, 1):
+                    print(f"P3 [{repeat + 1}/{args.repeats}]: Ray Train, {workers} worker(s) ...", flush=True)
+                    runs[workers].append(run_training(TrainSettings(
+                        workers=workers, cpus_per_worker=1, data=args.data, limit_train=args.limit_train,
+                        limit_test=args.limit_test, out=f"{tmp}/w{workers}-{repeat}", **common)))
+    finally:
+        ray.shutdown()
+
+    ddp = min(ddp_runs, key=lambda r: r["wall_seconds"])
+    best = {w: min(rs, key=lambda r: r["fit_seconds"]) for w, rs in runs.items()}
+    rows = [row("DDP, 2 processes", ddp["wall_seconds"], ddp["epochs"]),
+            row("Ray Train, 2 workers", best[2]["fit_seconds"], best[2]["epochs"]),
+            row("Ray Train, 1 worker", best[1]["fit_seconds"], best[1]["epochs"])]
+    ratio_wall = rows[1]["wall_seconds"] / rows[0]["wall_seconds"]
+    ratio_loop = rows[1]["loop_seconds"] / rows[0]["loop_seconds"]
+    fixed = rows[1]["wall_seconds"] - rows[1]["loop_seconds"] - (rows[0]["wall_seconds"] - rows[0]["loop_seconds"])
+    per_epoch = rows[0]["loop_seconds"] / args.epochs
+    figures = {
+        "data": info, "epochs": args.epochs, "repeats": args.repeats,
+        "all_walls": {"ddp_2": [r["wall_seconds"] for r in ddp_runs],
+                      "ray_2": [r["fit_seconds"] for r in runs[2]], "ray_1": [r["fit_seconds"] for r in runs[1]]}, "batch_size": args.batch_size, "rows": rows,
+        "ray_init_seconds": ray_init,
+        "ratio_ray_over_ddp_wall": ratio_wall,
+        "ratio_ray_over_ddp_loop": ratio_loop,
+        "ray_extra_fixed_seconds": fixed,
+        # epochs of this size after which Ray's extra start-up cost is <= 5% of the run
+        "epochs_to_reach_1_05": fixed / (0.05 * per_epoch) if per_epoch > 0 else None,
+        "speedup_2_over_1_worker_wall": rows[2]["wall_seconds"] / rows[1]["wall_seconds"],
+        "speedup_2_over_1_worker_loop": rows[2]["loop_seconds"] / rows[1]["loop_seconds"],
+        "accuracy_1_worker": rows[2]["test_accuracy"], "accuracy_2_workers": rows[1]["test_accuracy"],
+        "target": "ratio_ray_over_ddp_wall <= 1.05",
+    }
+    path = write_json(part_dir(args.out, "bench") / "p3.json", figures)
+
+    print(f"\nP3 results (fastest of {args.repeats} alternating runs each, same machine):")
+    for r in rows:
+        print(f"  {r['run']:<22} wall {r['wall_seconds']:7.1f} s  loop {r['loop_seconds']:6.1f} s  "
+              f"test acc {r['test_accuracy']:.4f}  {r['samples_per_s']:7.0f} samples/s (last epoch)")
+    print(f"  ray.init (not in the walls above): {ray_init:.1f} s")
+    print(f"  Ray Train / DDP wall time: {ratio_wall:.3f} (target <= 1.05)  "
+          f"training loop only: {ratio_loop:.3f}")
+    print(f"  Ray's extra fixed cost: {fixed:.1f} s = 5% of ~{figures['epochs_to_reach_1_05']:.0f} epochs of this size")
+    print(f"  1 worker / 2 workers: wall {figures['speedup_2_over_1_worker_wall']:.2f}x, "
+          f"loop {figures['speedup_2_over_1_worker_loop']:.2f}x; accuracy {rows[2]['test_accuracy']:.4f} vs "
+          f"{rows[1]['test_accuracy']:.4f}")
+    print(f"  written: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -107,6 +107,7 @@ def _connect(settings: TuneSettings) -> None:
         return
     kwargs: dict[str, Any] = {"log_to_driver": True}
     if settings.address and settings.address != "local":
+        _check_reachable(settings.address)
         kwargs["address"] = settings.address
     elif settings.num_cpus:
         kwargs["num_cpus"] = settings.num_cpus
@@ -114,6 +115,20 @@ def _connect(settings: TuneSettings) -> None:
         ray.init(**kwargs)
     except ConnectionError as exc:
         raise UserError(f"cannot reach the Ray cluster at {settings.address}: {exc}; check --address") from None
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a host:port nobody listens on (ray.init would retry for minutes)."""
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and friends: Ray resolves those itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise UserError(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}): start it or fix --address"
+        ) from None
 
 
 def run_tune(settings: TuneSettings) -> dict[str, Any]:

@@ -179,6 +179,7 @@ def run_tune(settings: TuneSettings) -> dict[str, Any]:
         searcher, num_samples, param_space = build_search(
             settings.searcher, spec.space, spec.grid, settings.trials, settings.seed,
             max_concurrent=max(1, cluster_cpus // settings.cpus_per_trial), start=spec.start,
+            grows=spec.grows,
         )
         if num_samples < settings.trials and settings.searcher == "random":
             print(f"stacklab: the space has only {num_samples} distinct configs; running each once", flush=True)

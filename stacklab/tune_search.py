@@ -73,10 +73,14 @@ def build_search(
     seed: int,
     max_concurrent: int,
     start: dict[str, Any] | None = None,
+    grows: str | None = None,
 ) -> tuple[Searcher, int, dict[str, Any]]:
     """(search algorithm, num_samples, param_space) for Tuner; ``start`` is tried first."""
     if name == "random":
         configs = unique_random_configs(space, trials, seed, first=start)
+        if grows:
+            # Longest first: the last trials are then short, so no CPU idles long at the end.
+            configs.sort(key=lambda c: -float(c.get(grows) or 0))
         return BasicVariantGenerator(points_to_evaluate=configs, random_state=seed), len(configs), space
     if name == "grid":
         configs = grid_configs(grid)

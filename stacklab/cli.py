@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "stacklab.commands.baseline",
     "stacklab.commands.tune",
     "stacklab.commands.lab",
+    "stacklab.commands.report",
     "stacklab.commands.train",
     "stacklab.commands.cluster",
     "stacklab.commands.images",

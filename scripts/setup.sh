@@ -8,6 +8,8 @@ VENV=${STACKLAB_VENV:-.venv}
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 
+bash scripts/system-deps.sh local
+
 stamp="$VENV/.stacklab-installed"
 want=$(cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

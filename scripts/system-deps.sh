@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the kit's services and tests need, idempotently.
 # (Nothing installed by hand survives to CI: this script is the only way in.)
+#   system-deps.sh local   only what the embedded default (stacklab lab) needs
+#   system-deps.sh         everything, tests and the local Swarm included
 set -euo pipefail
+PROFILE=${1:-all}
 PACKAGES=(
   docker.io          # the Docker engine (only the CLI ships on a new machine)
   iproute2 iptables  # network namespaces + bridge for the local multi-node Swarm
@@ -9,6 +12,7 @@ PACKAGES=(
   postgresql         # FEDn statestore
   chromium           # dashboard screenshot test
 )
+[ "$PROFILE" = local ] && PACKAGES=(postgresql)  # FEDn statestore of the local federation
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -19,6 +23,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+[ "$PROFILE" = local ] && exit 0
 
 # cloud-init's own schema validator for tests/unit/test_cloud_cfg.py: Debian's
 # package unpacked, NOT installed (an installed cloud-init would reconfigure

@@ -172,6 +172,31 @@ def fix_round_config_strings(config: Any) -> Any:
     return config
 
 
+def grpc_token_on_plain_channel() -> None:
+    """Bug 7 (fedn 0.33.0, found here): JWT auth + plain (non-TLS) gRPC -> "Token is missing".
+
+    The client attaches its token only to TLS channels (port 443, via call
+    credentials); the combiner's JWTInterceptor demands it on every client
+    RPC whenever FEDN_JWT_SECRET_KEY is set. On a plain channel (the
+    combiner's default port 12080) every task stream is refused. Send the
+    token as per-call metadata, which the interceptor reads either way.
+    """
+    if not _once("grpc_token"):
+        return
+    from fedn.common.config import FEDN_AUTH_SCHEME
+    from fedn.network.clients.grpc_handler import GRPC_SECURE_PORT, GrpcHandler
+
+    original = GrpcHandler.__init__
+
+    @functools.wraps(original)
+    def init(self: Any, host: str, port: int, name: str, token: str, combiner_name: str) -> None:
+        original(self, host, port, name, token, combiner_name)
+        if token and int(port) != GRPC_SECURE_PORT:
+            self.metadata.append(("authorization", f"{FEDN_AUTH_SCHEME} {token}"))
+
+    GrpcHandler.__init__ = init
+
+
 # -- latency: not bugs, but upstream defaults that cost seconds per round ------
 
 CONTROLLER_POLL_S = (0.05, 0.15)
@@ -222,7 +247,7 @@ def fast_combiner_polling() -> None:
 ROLES = {
     "controller": (use_psycopg2_driver, patch_client_add_route, coerce_round_config_booleans, fast_controller_polling),
     "combiner": (use_psycopg2_driver, coerce_round_config_booleans, fast_combiner_polling),
-    "client": (),
+    "client": (grpc_token_on_plain_channel,),
 }
 
 

@@ -68,7 +68,7 @@ def _max_round_id(api: FednApi) -> int:
     return max(ids, default=0)
 
 
-def _metrics(validation: dict) -> dict:
+def validation_metrics(validation: dict) -> dict:
     data = validation.get("data")
     try:
         return json.loads(data) if isinstance(data, str) else dict(data or {})
@@ -76,7 +76,7 @@ def _metrics(validation: dict) -> dict:
         return {}
 
 
-def _chain(models: list[dict], seed_id: str) -> list[str]:
+def model_chain(models: list[dict], seed_id: str) -> list[str]:
     """Model ids of the session in lineage order.
 
     FEDn 0.33.0 commits the session's first model with parent_model None
@@ -108,11 +108,11 @@ def follow(api: FednApi, session_id: str, seed_id: str, first_round: int, rounds
                       key=lambda r: int(r["round_id"]))
         for r in ours:
             started.setdefault(r["round_id"], now)
-        chain = _chain(api.list("models", limit=rounds + 50, session_id=session_id), seed_id)
+        chain = model_chain(api.list("models", limit=rounds + 50, session_id=session_id), seed_id)
         by_model: dict[str, dict[str, dict]] = {}
         for v in api.list("validations", limit=(rounds + 5) * max(len(expected), 1) * 2, session_id=session_id):
             sender = (v.get("sender") or {}).get("name", "?")
-            by_model.setdefault(v.get("model_id"), {})[sender] = _metrics(v)
+            by_model.setdefault(v.get("model_id"), {})[sender] = validation_metrics(v)
         successful = [r for r in ours if r.get("status") in ("Finished", "Success")]
         session = api.get(f"sessions/{session_id}")
         status = session.get("status") if isinstance(session, dict) else None

@@ -1,0 +1,74 @@
+"""`stacklab fl dashboard`: one HTML page + /data.json, served by the standard library.
+
+The page polls /data.json every 2 s; the server builds it from FEDn's REST
+API (adding the admin token when auth is on), so the browser never talks to
+FEDn directly and no CDN or internet is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from urllib.parse import parse_qs, urlparse
+
+from stacklab.errors import UserError
+from stacklab.federated.api import FednApi
+from stacklab.federated.config import FLConfig
+from stacklab.federated.dashboard.data import collect
+
+
+def page() -> bytes:
+    return resources.files("stacklab.federated.dashboard").joinpath("index.html").read_bytes()
+
+
+def make_server(cfg: FLConfig, host: str = "127.0.0.1", port: int = 8095) -> ThreadingHTTPServer:
+    api = FednApi.from_config(cfg)
+    html = page()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            url = urlparse(self.path)
+            if url.path in ("/", "/index.html"):
+                self._send(200, "text/html; charset=utf-8", html)
+            elif url.path == "/data.json":
+                session = (parse_qs(url.query).get("session") or [None])[0]
+                body = json.dumps({**collect(api, session), "api": cfg.api_url}).encode()
+                self._send(200, "application/json", body)
+            elif url.path == "/health":
+                self._send(200, "text/plain", b"OK")
+            else:
+                self._send(404, "text/plain", b"not found")
+
+        def _send(self, code: int, ctype: str, body: bytes) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:  # keep the terminal for our own lines
+            pass
+
+    try:
+        return ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:
+        raise UserError(f"cannot serve the dashboard on {host}:{port} ({exc.strerror}): pass --port") from None
+
+
+def serve(cfg: FLConfig, host: str = "127.0.0.1", port: int = 8095) -> None:
+    server = make_server(cfg, host, port)
+    print(f"fl dashboard: http://{host}:{server.server_address[1]}/  (FEDn API {cfg.api_url}; Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def serve_in_thread(cfg: FLConfig, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """For tests and notebooks: the server runs in a daemon thread; call .shutdown() when done."""
+    server = make_server(cfg, host, port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

@@ -23,8 +23,8 @@ class ModelSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     # Parameter grown with warm_start across ASHA rungs; None: rungs are folds.
     grows: str | None = None
-    # A complete config inside the space equal to the library's defaults: the
-    # searches evaluate it first, so a search can only match or beat it.
+    # A complete config inside the space equal to the library's defaults: every
+    # search includes it, so "tuned vs default" compares like with like.
     start: dict[str, Any] | None = None
     # Parameters the factory sets from the trial's CPU share / seed.
     takes_n_jobs: bool = False

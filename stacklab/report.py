@@ -9,6 +9,7 @@ docs/data/ (so the docs can be rebuilt and checked from what is committed),
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,42 +19,61 @@ import jinja2
 from stacklab.errors import UserError
 from stacklab.results import DEFAULT_RESULTS_DIR, write_atomic
 
-# key -> (file under the results root, the command that writes it)
+# key -> (file under the results root, the command that writes it). The commands
+# are the exact ones whose output docs/data holds, so the docs name a command
+# that reproduces each of their numbers.
 SOURCES: dict[str, tuple[str, str]] = {
-    "baseline": ("tuning/baseline.json", "stacklab baseline"),
-    "tune": ("ray_tuning/tune.json", "stacklab tune"),
-    "train": ("ray_train/train.json", "stacklab train"),
-    "fl": ("federated/fl.json", "stacklab fl up && stacklab fl run"),
+    "baseline": ("tuning/baseline.json", "stacklab baseline --folds 5"),
+    "tune": ("ray_tuning/tune.json", "stacklab tune --searcher optuna --scheduler asha --trials 16 --folds 3"),
+    "train": ("ray_train/train.json", "stacklab train --workers 2 --epochs 5"),
+    "train_1w": ("ray_train_1worker/train.json",
+                 "stacklab train --workers 1 --epochs 5 --out results/ray_train_1worker"),
+    "fl": ("federated/fl.json", "stacklab fl up && stacklab fl run --rounds 5 && stacklab fl down"),
     "fl_noniid": ("federated_noniid/fl.json",
-                  "stacklab fl up --non-iid && stacklab fl run --out results/federated_noniid"),
+                  "stacklab fl up --non-iid && stacklab fl run --rounds 5 --out results/federated_noniid"
+                  " && stacklab fl down"),
     "p1_p2": ("bench/p1_p2.json", "python bench/p1_p2_tune.py"),
     "p3": ("bench/p3.json", "python bench/p3_ray_train_vs_ddp.py"),
     "p4": ("bench/p4.json", "python bench/p4_fl_round_overhead.py"),
     "p5_p6": ("bench/p5_p6.json", "python bench/p5_p6_swarm.py"),
+    # {"cpus_per_node": int, "trials": int, "runs": [{"nodes": int, "wall_seconds": float}, ...]}
     "scaling": ("cluster/scaling.json", "python bench/p5_p6_swarm.py"),
+    "cluster_up": ("cluster/e2e_timing.json", "pytest -m swarm tests/e2e_swarm"),
 }
 DOCS = Path("docs")
 TEMPLATES = ("results.md", "answers.md")
 
 
 def collect(results_root: Path = DEFAULT_RESULTS_DIR, docs: Path = DOCS) -> list[str]:
-    """Copy the latest results (JSON + PNG) into docs/data and docs/img; return keys found."""
-    found = []
+    """Copy the latest results (JSON + PNG) into docs/data and docs/img; return keys found.
+
+    Every source is read and checked before anything is copied, so one corrupt
+    file leaves docs/data as it was.
+    """
+    found: dict[str, tuple[Path, str]] = {}
+    for key, (relative, command) in SOURCES.items():
+        path = Path(results_root) / relative
+        if path.is_file():
+            found[key] = (path, _read_checked(path, f"rerun `{command}`")[1])
     (docs / "data").mkdir(parents=True, exist_ok=True)
     (docs / "img").mkdir(parents=True, exist_ok=True)
-    for key, (relative, _command) in SOURCES.items():
-        path = Path(results_root) / relative
-        if not path.is_file():
-            continue
-        try:
-            json.loads(path.read_text())
-        except json.JSONDecodeError:
-            raise UserError(f"{path} is not valid JSON: rerun `{SOURCES[key][1]}`") from None
-        write_atomic(docs / "data" / f"{key}.json", path.read_text())
+    for key, (path, text) in found.items():
+        write_atomic(docs / "data" / f"{key}.json", text)
         for png in sorted(path.parent.glob("*.png")):
             shutil.copyfile(png, docs / "img" / f"{key}_{png.name}")
-        found.append(key)
-    return found
+    return list(found)
+
+
+def _read_checked(path: Path, fix: str) -> tuple[dict[str, Any], str]:
+    """A results file's object and text, or one UserError line saying which file and what to do."""
+    try:
+        text = path.read_text()
+        value = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path} is not readable JSON ({type(exc).__name__}): {fix}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} holds a JSON {type(value).__name__}, not an object: {fix}")
+    return value, text
 
 
 class Figures:
@@ -84,10 +104,10 @@ class Figures:
 
 def load_data(docs: Path = DOCS) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    for key in SOURCES:
+    for key, (_relative, command) in SOURCES.items():
         path = docs / "data" / f"{key}.json"
         if path.is_file():
-            data[key] = json.loads(path.read_text())
+            data[key] = _read_checked(path, f"rerun `{command}` and `stacklab report`, or restore it from git")[0]
     return data
 
 
@@ -102,19 +122,29 @@ def render(docs: Path = DOCS, templates: Path | None = None) -> tuple[dict[str, 
     for name in ("acc", "pct", "secs", "ratio", "num"):
         env.filters[name] = getattr(figures, name)
     context = {"data": load_data(docs), "sources": {k: {"file": f, "command": c} for k, (f, c) in SOURCES.items()},
-               "img": lambda key, png: f"img/{key}_{png}"}
+               "img": lambda key, png: f"img/{key}_{png}",
+               "has_img": lambda key, png: (docs / "img" / f"{key}_{png}").is_file()}
     pages = {}
     for name in TEMPLATES:
         try:
-            pages[name] = env.get_template(f"{name}.j2").render(**context)
+            # Sections without a plot leave blank lines behind: keep at most one.
+            pages[name] = re.sub(r"\n{3,}", "\n\n", env.get_template(f"{name}.j2").render(**context))
         except jinja2.UndefinedError as exc:
             raise UserError(f"docs/templates/{name}.j2 uses a figure the results lack ({exc.message}): "
                             "rerun the part that writes it, then stacklab report") from None
+        except (TypeError, ValueError, ZeroDivisionError, KeyError) as exc:
+            raise UserError(f"docs/data holds a figure of an unexpected form for docs/templates/{name}.j2 "
+                            f"({type(exc).__name__}: {exc}): rerun the part that writes it, then stacklab report"
+                            ) from None
     return pages, figures
 
 
 def build(results_root: Path = DEFAULT_RESULTS_DIR, docs: Path = DOCS, stored_only: bool = False) -> list[Path]:
     found = [] if stored_only else collect(results_root, docs)
+    if not stored_only:
+        from stacklab.report_plots import draw
+
+        draw(load_data(docs), docs / "img")
     pages, _ = render(docs)
     written = [write_atomic(docs / name, text) for name, text in pages.items()]
     if not stored_only:

@@ -1,0 +1,201 @@
+"""`stacklab report`: docs rebuilt from stored results, every figure traced to them."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from stacklab import report
+from stacklab.errors import UserError
+from tests.conftest import REPO, assert_one_line_error, run_cli
+
+DOCS = REPO / "docs"
+# a decimal number or a percentage, not part of a longer token such as a version or an address
+FIGURE = re.compile(r"(?<![\w.])\d+(?:\.\d+)+%?(?![\w.])|(?<![\w.])\d+%")
+CODE_SPAN = re.compile(r"`[^`\n]*`")
+JINJA = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}", re.S)
+
+
+def figures_outside_filters(page: str, rendered: list[str]) -> list[str]:
+    return [hit for hit in FIGURE.findall(page) if not any(hit in text for text in rendered)]
+
+
+# ---------------------------------------------------------------- the committed docs
+
+
+def test_committed_docs_are_exactly_the_rendering_of_docs_data():
+    pages, _ = report.render(DOCS)
+    for name, text in pages.items():
+        committed = (DOCS / name).read_text()
+        assert committed == text, f"docs/{name} differs from `stacklab report --stored`: never edit it by hand"
+
+
+def test_committed_docs_have_numbers_for_the_parts_measured_here():
+    pages, figures = report.render(DOCS)
+    data = report.load_data(DOCS)
+    for key in ("baseline", "tune", "train", "train_1w", "fl", "fl_noniid"):
+        assert key in data, f"docs/data/{key}.json missing: run `{report.SOURCES[key][1]}` and `stacklab report`"
+    results = pages["results.md"]
+    assert f"**{figures.acc(data['tune']['best']['accuracy'])}**" in results
+    assert figures.acc(data["baseline"]["mean_accuracy"]) in results
+    assert figures.acc(data["fl_noniid"]["global"]["final_accuracy"]) in pages["answers.md"]
+    assert data["baseline"]["data"]["rows"] == 15120 and data["baseline"]["folds"] == 5
+
+
+def test_every_figure_in_the_committed_docs_comes_from_a_filter():
+    pages, figures = report.render(DOCS)
+    assert len(figures.rendered) > 50
+    for name, text in pages.items():
+        assert FIGURE.findall(text), f"{name} quotes no figure at all"
+        assert figures_outside_filters(text, figures.rendered) == [], name
+
+
+def test_templates_type_no_figures_outside_code_spans():
+    for template in sorted((DOCS / "templates").glob("*.j2")):
+        literal = CODE_SPAN.sub("", JINJA.sub("", template.read_text()))
+        assert FIGURE.findall(literal) == [], f"{template.name} types a number: render it from docs/data"
+
+
+def test_every_committed_image_link_exists():
+    for name in report.TEMPLATES:
+        for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (DOCS / name).read_text()):
+            assert (DOCS / link).is_file(), link
+
+
+# ---------------------------------------------------------------- fake results
+
+
+def fake_results() -> dict[str, dict]:
+    """Small results in each part's layout, with figures no real run would give."""
+    stand_in = {"source": "offline stand-in (test)", "real_data": False}
+    epochs = [{"epoch": i, "train_loss": 1.0 / i, "samples": 100, "train_seconds": 2.5 * i, "test_loss": 0.9,
+               "test_accuracy": 0.6 + 0.1 * i, "eval_seconds": 0.5, "samples_per_s": 40.0 * i} for i in (1, 2)]
+
+    def train(workers: int, final: float) -> dict:
+        return {"config": {"workers": workers, "cpus_per_worker": 1, "batch_size": 16},
+                "data": {**stand_in, "n_train": 100, "n_test": 50}, "epochs": epochs, "restarts": 0,
+                "final": {"epoch": 2, "test_accuracy": final}, "fit_seconds": 12.25, "wall_seconds": 20.75}
+
+    def fl(non_iid: bool, final: float) -> dict:
+        rounds = [{"round": r, "seconds": 3.0 + r, "clients": {"client1": {"accuracy": 0.5 + 0.01 * r,
+                                                                         "train_seconds": 1.5},
+                                                             "client2": {"accuracy": 0.4 + 0.02 * r,
+                                                                         "train_seconds": 2.5}},
+                   "mean_accuracy": 0.45 + 0.015 * r, "overhead_seconds": 0.25 * r} for r in (1, 2, 3)]
+        return {"clients": ["client1", "client2"], "client_mode": "inprocess", "non_iid": non_iid,
+                "data": {**stand_in, "train_per_client": 100, "test_per_client": 50}, "config": {"epochs": 1},
+                "rounds": rounds, "global": {"n_test": 100, "seed_accuracy": 0.1111, "final_accuracy": final},
+                "mean_round_seconds": 5.125, "mean_overhead_seconds": 0.5}
+
+    return {
+        "baseline": {"model": "rf", "params": {"n_estimators": 100}, "folds": 3, "fold_scores": [0.71, 0.72, 0.73],
+                     "mean_accuracy": 0.7212, "std_accuracy": 0.0081, "seconds": 1.25,
+                     "data": {**stand_in, "rows": 300, "features": 54, "classes": 7}},
+        "tune": {"settings": {"searcher": "optuna", "scheduler": "asha", "folds": 3, "cpus_per_trial": 1},
+                 "data": {**stand_in, "rows": 300}, "num_trials": 2, "cluster_cpus": 2, "num_errors": 0,
+                 "default": {"params": {"n_estimators": 100}, "accuracy": 0.7212},
+                 "best": {"config": {"max_depth": 20, "max_features": 0.3}, "accuracy": 0.7777},
+                 "improvement": 0.0565, "wall_seconds": 33.5, "trial_seconds": 55.5,
+                 "trials": [{"completed": True}, {"completed": False}]},
+        "train": train(2, 0.8123),
+        "train_1w": train(1, 0.8456),
+        "fl": fl(False, 0.8765),
+        "fl_noniid": fl(True, 0.6543),
+        "p1_p2": {"data": {**stand_in, "rows": 300}, "folds": 3, "trials": 4, "cpus": 2,
+                  "sequential_sklearn_s": 10.5, "ray_init_s": 2.5, "tune_random_fifo_wall_s": 6.5,
+                  "tune_random_fifo_trial_s": 11.5, "tune_optuna_asha_wall_s": 4.5, "tune_optuna_asha_trial_s": 5.5,
+                  "fifo_best": 0.7777, "asha_best": 0.7766, "P1_parallel_efficiency": 0.8077, "P1_target": ">= 0.90",
+                  "P2_compute_ratio": 0.4783, "P2_target": "<= 0.5", "P2_reached": True},
+        "p3": {"data": {**stand_in, "n": 100}, "epochs": 2, "repeats": 1, "batch_size": 16,
+               "rows": [{"run": "DDP, 2 processes", "wall_seconds": 7.5, "loop_seconds": 3.5, "test_accuracy": 0.81,
+                         "samples_per_s": 99.5}],
+               "ratio_ray_over_ddp_wall": 1.9876, "ratio_ray_over_ddp_loop": 0.9123, "ray_extra_fixed_seconds": 9.25,
+               "speedup_2_over_1_worker_wall": 0.8765, "speedup_2_over_1_worker_loop": 1.0432, "target": "<= 1.05"},
+        "p4": {"rounds": 3, "mean_overhead_s": 0.4321, "fedavg_ms": 12.345, "note": "P4 at 1.5x", "ok": True},
+        "p5_p6": {"nodes": 3, "deploy_seconds": 42.125, "nested": {"skipped": 1}},
+        "scaling": {"cpus_per_node": 1, "trials": 8,
+                    "runs": [{"nodes": 1, "wall_seconds": 90.0}, {"nodes": 2, "wall_seconds": 50.0},
+                             {"nodes": 3, "wall_seconds": 36.0}]},
+        "cluster_up": {"cluster_up_seconds": 61.5, "reused": False, "cluster_down_seconds": 9.5},
+    }
+
+
+@pytest.fixture
+def tmp_docs(tmp_path: Path) -> Path:
+    docs = tmp_path / "docs"
+    shutil.copytree(DOCS / "templates", docs / "templates")
+    return docs
+
+
+def write_results(root: Path, results: dict[str, dict]) -> Path:
+    for key, value in results.items():
+        path = root / report.SOURCES[key][0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+    return root
+
+
+def test_fake_results_render_with_every_figure_traced(tmp_path, tmp_docs):
+    results = write_results(tmp_path / "results", fake_results())
+    report.build(results, tmp_docs)
+    pages, figures = report.render(tmp_docs)
+    for name, text in pages.items():
+        assert (tmp_docs / name).read_text() == text
+        assert "not measured yet" not in text, name
+        assert figures_outside_filters(text, figures.rendered) == [], name
+    out = pages["results.md"]
+    assert "**0.7777**" in out and "max_features=0.3" in out             # tuned score and the config found
+    assert "| 3 | 3 | 36.0 s | 2.50 |" in out                              # 1-vs-3-node speed-up 90/36
+    assert "22.2% points" in out                                          # IID 0.8765 - non-IID 0.6543
+    assert "| `fedavg_ms` | 12.3450 |" in out and "| `note` | P4 at 1.5x |" in out
+    assert "took 61.5 s; tearing it down 9.5 s" in out
+    assert "ranged from\n0.4600 to 0.5300" in pages["answers.md"]
+    for png in ("report_tuned_vs_default.png", "report_train_scaling.png", "report_fl_iid_vs_noniid.png",
+                "report_tune_scaling.png"):
+        assert (tmp_docs / "img" / png).stat().st_size > 1000, png
+        assert f"img/{png}" in out
+
+
+def test_missing_sources_say_how_to_measure_them(tmp_path, tmp_docs):
+    partial = {k: v for k, v in fake_results().items() if k in ("baseline", "tune")}
+    report.build(write_results(tmp_path / "results", partial), tmp_docs)
+    out = (tmp_docs / "results.md").read_text()
+    assert "**0.7777**" in out
+    for key in ("train", "fl_noniid", "scaling", "p3", "p4"):
+        assert f"_not measured yet: run `{report.SOURCES[key][1]}`, then `stacklab report`._" in out, key
+    answers = (tmp_docs / "answers.md").read_text()
+    assert f"not measured yet: run `{report.SOURCES['fl_noniid'][1]}`" in answers
+    assert not (tmp_docs / "img" / "report_fl_iid_vs_noniid.png").exists()
+
+
+def test_stored_rerender_needs_no_results(tmp_path, tmp_docs):
+    report.build(write_results(tmp_path / "results", fake_results()), tmp_docs)
+    first = (tmp_docs / "answers.md").read_text()
+    (tmp_docs / "answers.md").write_text("edited by hand")
+    report.build(tmp_path / "nowhere", tmp_docs, stored_only=True)
+    assert (tmp_docs / "answers.md").read_text() == first
+
+
+def test_corrupt_results_json_is_one_clear_error_and_changes_nothing(tmp_path, tmp_docs):
+    results = write_results(tmp_path / "results", fake_results())
+    report.build(results, tmp_docs)
+    stored = (tmp_docs / "data" / "tune.json").read_text()
+    (results / "ray_tuning" / "tune.json").write_text(json.dumps({"x": 1}) + "}")   # one brace too many
+    (results / "tuning" / "baseline.json").write_text('{"unfinished": ')
+    with pytest.raises(UserError, match=r"baseline\.json is not readable JSON .*rerun `stacklab baseline"):
+        report.build(results, tmp_docs)
+    assert (tmp_docs / "data" / "tune.json").read_text() == stored
+    proc = run_cli("report", "--results", results, "--docs", tmp_docs)
+    assert proc.returncode == 2
+    assert_one_line_error(proc, "baseline.json", "not readable JSON")
+
+
+def test_corrupt_stored_data_is_one_clear_error(tmp_docs):
+    (tmp_docs / "data").mkdir()
+    (tmp_docs / "data" / "fl.json").write_text("[1, 2]")
+    with pytest.raises(UserError, match=r"fl\.json holds a JSON list, not an object"):
+        report.render(tmp_docs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from stacklab.errors import UserError
 
@@ -33,6 +34,8 @@ def register(subparsers) -> None:
     common(run)
     run.add_argument("--rounds", type=int, default=3)
     run.add_argument("--out", default=None, help="results directory (default results/federated)")
+    run.add_argument("--package", default=None,
+                     help="compute package directory (default federated/client); needs fedn.yaml entry points")
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="processes, clients, combiners, recent sessions")
@@ -74,7 +77,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from stacklab.federated.config import load_saved
     from stacklab.federated.session import run, write_results
 
-    result = run(load_saved(args.state_dir), args.rounds)
+    cfg = load_saved(args.state_dir)
+    if args.package:
+        cfg.package_dir = Path(args.package)
+    result = run(cfg, args.rounds)
     print(f"fl run: results in {write_results(result, args.out)}")
     return 0
 

@@ -50,8 +50,22 @@ class FednApi:
         ctype = response.headers.get("Content-Type", "")
         return response.json() if ctype.startswith("application/json") else response.content
 
-    def get(self, path: str, **kwargs: Any) -> Any:
-        return self.request("GET", path, **kwargs)
+    def get(self, path: str, retries: int = 3, **kwargs: Any) -> Any:
+        """GET, retrying a transient HTTP 500.
+
+        FEDn 0.33.0 reads a round and its combiners' configs in separate
+        statements (READ COMMITTED); when the controller rewrites the round in
+        between, the read fails once ("Invalid key: config_job_id for
+        RoundCombinerDTO") and succeeds on the next try.
+        """
+        for attempt in range(retries + 1):
+            try:
+                return self.request("GET", path, **kwargs)
+            except UserError as exc:
+                if "HTTP 500" not in str(exc) or attempt == retries:
+                    raise
+                time.sleep(0.2)
+        raise AssertionError("unreachable")
 
     def post(self, path: str, **kwargs: Any) -> Any:
         return self.request("POST", path, **kwargs)

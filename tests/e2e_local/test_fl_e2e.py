@@ -1,0 +1,187 @@
+"""A real FEDn federation on this machine: PostgreSQL, SeaweedFS, controller, combiner, 2 clients.
+
+One federation per module (JWT auth on, ports picked free, state dir under
+/tmp): `fl up` -> 2 rounds -> results, dashboard in headless Chromium, bad
+input as one-line errors -> `fl down` leaves no process and no port behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+import yaml
+
+from tests.conftest import assert_one_line_error, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_ports(n: int) -> list[int]:
+    """n ports p with p and p+10000 both free (SeaweedFS takes port+10000 for gRPC)."""
+    picked: list[int] = []
+    while len(picked) < n:
+        p = random.randint(20000, 29999)
+        if p not in picked and _free(p) and _free(p + 10000):
+            picked.append(p)
+    return picked
+
+
+@pytest.fixture(scope="module")
+def fed():
+    # world-searchable parent: PostgreSQL runs as the postgres user when we are root
+    root = Path(tempfile.mkdtemp(prefix="stacklab-fl-"))
+    root.chmod(0o755)
+    state = root / "state"
+    ports = dict(zip(["postgres_port", "s3_port", "weed_master_port", "weed_volume_port", "weed_filer_port",
+                      "controller_port", "combiner_port", "dashboard_port"], free_ports(8), strict=True))
+    sets = [f"--set={k}={v}" for k, v in {**ports, "train_per_client": 500, "test_per_client": 250,
+                                           "global_test": 500, "round_timeout": 120}.items()]
+    proc = run_cli("fl", "up", "--state-dir", state, "--data", "standin", "--auth", *sets, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    yield {"root": root, "state": state, "ports": ports, "out": root / "results"}
+    run_cli("fl", "down", "--state-dir", state, timeout=120)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_up_reports_healthy_and_status(fed):
+    proc = run_cli("fl", "status", "--state-dir", fed["state"], "--json", timeout=60)
+    info = json.loads(proc.stdout)
+    assert all(p["alive"] for p in info["processes"].values())
+    assert {"postgres", "s3", "combiner", "controller", "client1", "client2"} <= set(info["processes"])
+    assert info["combiners"] == ["combiner1"]
+    assert info["clients"] == {"client1": "online", "client2": "online"}
+
+
+def test_two_rounds_record_both_clients_and_improve(fed):
+    proc = run_cli("fl", "run", "--rounds", "2", "--state-dir", fed["state"], "--out", fed["out"], timeout=400)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    printed = [ln for ln in proc.stdout.splitlines() if ln.startswith("round ")]
+    assert len(printed) == 2 and all("client1" in ln and "client2" in ln for ln in printed)
+    result = json.loads((fed["out"] / "fl.json").read_text())
+    assert [r["status"] for r in result["rounds"]] == ["Finished", "Finished"]
+    for rec in result["rounds"]:
+        assert set(rec["clients"]) == {"client1", "client2"}
+        assert all(0.0 <= c["accuracy"] <= 1.0 and c["train_seconds"] > 0 for c in rec["clients"].values())
+        assert rec["seconds"] > 0
+    g = result["global"]
+    assert g["final_accuracy"] > g["seed_accuracy"] + 0.15, g
+    assert (fed["out"] / "fl.md").exists() and (fed["out"] / "fl_accuracy.png").stat().st_size > 5000
+
+
+def test_unauthenticated_api_call_refused(fed):
+    url = f"http://127.0.0.1:{fed['ports']['controller_port']}"
+    assert requests.get(f"{url}/health", timeout=5).status_code == 200
+    assert requests.get(f"{url}/api/v1/sessions/", timeout=5).status_code == 401
+    bad = requests.get(f"{url}/api/v1/sessions/", headers={"Authorization": "Bearer not-a-jwt"}, timeout=5)
+    assert bad.status_code == 401
+
+
+def _copy_state(fed, name: str, **changes) -> Path:
+    """A second state dir pointing at the same federation, with some settings changed."""
+    other = fed["root"] / name
+    other.mkdir()
+    cfg = yaml.safe_load((fed["state"] / "config.yaml").read_text())
+    cfg.update(changes, state_dir=str(other))
+    (other / "config.yaml").write_text(yaml.safe_dump(cfg))
+    shutil.copy(fed["state"] / "secrets.yaml", other / "secrets.yaml")
+    return other
+
+
+def test_wrong_credentials_one_line(fed):
+    other = _copy_state(fed, "wrongsecret")
+    secrets = yaml.safe_load((other / "secrets.yaml").read_text())
+    secrets["jwt_secret"] = "not-the-secret-" * 3
+    (other / "secrets.yaml").write_text(yaml.safe_dump(secrets))
+    assert_one_line_error(run_cli("fl", "run", "--rounds", "1", "--state-dir", other, timeout=120),
+                          "refused the credentials")
+
+
+def test_unreachable_api_one_line(fed):
+    closed = free_ports(1)[0]
+    other = _copy_state(fed, "unreachable", controller_port=closed)
+    assert_one_line_error(run_cli("fl", "run", "--rounds", "1", "--state-dir", other, timeout=120), "unreachable")
+    assert_one_line_error(run_cli("fl", "up", "--state-dir", fed["root"] / "busy", "--data", "standin",
+                                  f"--set=controller_port={fed['ports']['controller_port']}", timeout=120),
+                          "already in use")
+
+
+def test_missing_partition_one_line(fed):
+    other = _copy_state(fed, "nodata")  # same config, but no client working dirs / partitions
+    proc = subprocess.run([sys.executable, "-m", "stacklab.federated.launch", "client", "--state-dir", str(other),
+                           "--index", "1"], capture_output=True, text=True, timeout=120)
+    assert_one_line_error(proc, "data partition missing")
+
+
+def test_package_without_entry_points_one_line(fed, tmp_path):
+    (tmp_path / "fedn.yaml").write_text("name: upstream-style\n")
+    (tmp_path / "train.py").write_text("print('hi')\n")
+    proc = run_cli("fl", "run", "--rounds", "1", "--state-dir", fed["state"], "--package", tmp_path, timeout=120)
+    assert_one_line_error(proc, "declares no entry point")
+
+
+def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile}", "--virtual-time-budget=6000", *args],
+        capture_output=True, text=True, timeout=120)
+
+
+def test_dashboard_renders_in_chromium(fed):
+    from stacklab.federated.config import load_saved
+    from stacklab.federated.dashboard.server import serve_in_thread
+
+    server = serve_in_thread(load_saved(fed["state"]), port=fed["ports"]["dashboard_port"])
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        data = requests.get(url + "data.json", timeout=30).json()
+        assert data["ok"] and data["session"]["status"] == "Finished"
+        rounds = data["session"]["rounds"]
+        assert len(rounds) == 2 and all(set(r["accuracy"]) == {"client1", "client2"} for r in rounds)
+        assert len(data["session"]["lineage"]) == 2
+        dom = _chromium("--dump-dom", url, profile=fed["root"] / "chrome1").stdout
+        for text in ("API reachable", "client1", "client2", "combiner1", "Finished", "polyline"):
+            assert text in dom, f"{text!r} not rendered"
+        shot = fed["out"] / "dashboard.png"
+        _chromium(f"--screenshot={shot}", "--window-size=1100,1300", url, profile=fed["root"] / "chrome2")
+        assert shot.stat().st_size > 20000
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_down_leaves_nothing_behind(fed):
+    pids = [json.loads(p.read_text())["pid"] for p in (fed["state"] / "pids").glob("*.json")]
+    assert len(pids) == 6
+    proc = run_cli("fl", "down", "--state-dir", fed["state"], timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids)
+    assert not list((fed["state"] / "pids").glob("*.json"))
+    for name, port in fed["ports"].items():
+        assert _free(port), f"{name} {port} still bound"
+    state = str(fed["state"])
+    stray = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+             if any(state in (arg or "") for arg in (p.info["cmdline"] or []))]
+    assert not stray, stray
+    assert os.environ.get("STACKLAB_FL_STATE") is None  # nothing leaked into the test process env

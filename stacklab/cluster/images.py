@@ -257,4 +257,16 @@ def build(hosts: list[str | None], base: str = "local") -> str:
     ensure_kit(first, deps, tag)
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(one, rest))
+    for host in hosts:
+        drop_stale(host, keep={deps, tag})
     return tag
+
+
+def drop_stale(host: str | None, keep: set[str]) -> None:
+    """Remove older stacklab images from a daemon (2.4 GB each); in-use ones stay."""
+    refs = out(docker(host, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
+                      "--filter", "reference=stacklab*")).split()
+    stale = [r for r in refs if r not in keep and r.split(":")[0] in ("stacklab", "stacklab-deps")
+             and not r.endswith(":latest")]
+    if stale:
+        run(docker(host, "rmi", *stale), check=False)

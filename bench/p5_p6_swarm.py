@@ -1,0 +1,121 @@
+"""P5 and P6 on the local 3-node Swarm (`stacklab cluster up --nodes 3` first).
+
+P5: seconds from `docker stack deploy` of ray_tuning until every Ray node
+    (head + 2 workers) is registered with the head.       target <= 30 s
+P6: Ray Tune wall time with 1 vs 2 worker nodes of 1 CPU each, same search,
+    side by side in this run: speedup = wall(1) / wall(2).  target >= 1.8
+Also: the same search on 1, 2 and 3 worker nodes (fixed 1 CPU per node; the
+3rd node is the manager, labelled ray.worker for the run) -> results/cluster/scaling.json.
+Prints both with the image sizes; writes results/bench/p5_p6.json.
+
+    .venv/bin/python bench/p5_p6_swarm.py [--repeats 2] [--no-scaling]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from stacklab.cluster import deploy, images, local
+from stacklab.cluster.shell import run
+from stacklab.results import part_dir, write_json
+
+PART = "ray_tuning"
+# A search big enough that trials, not startup, dominate; FIFO so every run
+# does exactly the same work whatever the node count.
+WORKLOAD = ["--searcher", "random", "--scheduler", "fifo", "--trials", "8",
+            "--rows", "6000", "--folds", "3", "--seed", "0"]
+
+
+def p5_once() -> float:
+    deploy.remove(PART)
+    start = time.monotonic()
+    deploy.deploy(PART)
+    deploy.wait_ray_nodes(PART, 3, timeout=600)
+    return time.monotonic() - start
+
+
+def scale_workers(count: int) -> None:
+    host = deploy.manager()
+    run(images.docker(host, "service", "scale", "-d", f"{PART}_worker={count}"))
+    # a scaled-down worker's Ray node must be gone before the next run
+    deploy.wait_ray_nodes(PART, count + 1, timeout=600)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        alive = deploy.head_exec(PART, "python", "-m", "stacklab.cluster.raywait", "0", "1").stdout
+        if len(json.loads(alive.strip().splitlines()[-1])) == count + 1:
+            return
+        time.sleep(2)
+
+
+def tune_wall(workers: int) -> dict:
+    scale_workers(workers)
+    with tempfile.TemporaryDirectory() as tmp:
+        info = deploy.submit(PART, [*WORKLOAD], results=Path(tmp))
+        result = json.loads((Path(tmp) / "tune.json").read_text())
+    assert info["status"] == "SUCCEEDED", info
+    return {"worker_nodes": workers, "wall_seconds": round(result["wall_seconds"], 1),
+            "nodes_used": len(result["nodes"]), "best_accuracy": result["best"]["accuracy"],
+            "trials": result["num_trials"], "errors": result["num_errors"]}
+
+
+def label_manager_as_worker(on: bool) -> None:
+    host, name = deploy.manager(), local.load_state()["nodes"][0]["name"]
+    flag = ["--label-add", "ray.worker=true"] if on else ["--label-rm", "ray.worker"]
+    run(images.docker(host, "node", "update", *flag, name))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--no-scaling", action="store_true")
+    args = parser.parse_args()
+    state = local.load_state()
+    if not state or not state.get("ready"):
+        sys.exit("bench: no local cluster: run `stacklab cluster up --nodes 3` first")
+    host = deploy.manager()
+    sizes = {ref: round(images.image_size(host, ref) / 1e9, 2)
+             for ref in (deploy.image(), images.deps_tag(host, "local"))}
+
+    p5 = [p5_once() for _ in range(args.repeats)]
+    print(f"P5 deploy -> 3 Ray nodes registered: {', '.join(f'{s:.1f}' for s in p5)} s "
+          f"(median {statistics.median(p5):.1f} s; target <= 30 s)", flush=True)
+
+    runs = [tune_wall(1), tune_wall(2)]
+    speedup = runs[0]["wall_seconds"] / runs[1]["wall_seconds"]
+    print(f"P6 tune wall 1 node {runs[0]['wall_seconds']} s, 2 nodes {runs[1]['wall_seconds']} s: "
+          f"speedup {speedup:.2f} (target >= 1.8)", flush=True)
+    print("image sizes (GB): " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+    bench = {"p5_seconds": [round(s, 1) for s in p5], "p5_median": round(statistics.median(p5), 1),
+             "p5_target": 30, "p6_runs": runs, "p6_speedup": round(speedup, 2),
+             "p6_target": 1.8, "image_sizes_gb": sizes, "workload": WORKLOAD,
+             "machine": "one machine, 2 cores shared by every node (and other work)"}
+    write_json(part_dir(None, "bench") / "p5_p6.json", bench)
+
+    if not args.no_scaling:
+        scaling = [runs[0], runs[1]]
+        label_manager_as_worker(True)
+        try:
+            scaling.append(tune_wall(3))
+        finally:
+            scale_workers(2)
+            label_manager_as_worker(False)
+        base = scaling[0]["wall_seconds"]
+        for row in scaling:
+            row["speedup"] = round(base / row["wall_seconds"], 2)
+        print("scaling: " + ", ".join(f"{r['worker_nodes']} nodes {r['wall_seconds']} s "
+                                      f"(x{r['speedup']})" for r in scaling))
+        write_json(part_dir(None, "cluster") / "scaling.json",
+                   {"cpus_per_node": 1, "workload": WORKLOAD, "runs": scaling,
+                    "machine": bench["machine"]})
+    deploy.remove(PART)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

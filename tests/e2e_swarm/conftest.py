@@ -1,0 +1,60 @@
+"""A real 3-node Docker Swarm on this machine, brought up once per test session.
+
+No skip when Docker is missing: `stacklab cluster up` raises, the tests fail
+loudly (CI installs docker.io through scripts/system-deps.sh). A cluster that
+was already up before the session is reused and left running.
+Other parts' Swarm tests (e.g. the FEDn federation) reuse `swarm` and `stack`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from stacklab.cluster import deploy, local
+from stacklab.results import write_json
+
+TIMING = Path("results/cluster/e2e_timing.json")
+
+
+@pytest.fixture(scope="session")
+def swarm() -> Iterator[dict]:
+    state = local.load_state()
+    was_up = bool(state and state.get("ready"))
+    start = time.monotonic()
+    state = local.up(nodes=3)          # builds/loads the image too (cached across runs)
+    timing = {"cluster_up_seconds": round(time.monotonic() - start, 1), "reused": was_up}
+    yield state
+    if not was_up:
+        start = time.monotonic()
+        local.down()
+        timing["cluster_down_seconds"] = round(time.monotonic() - start, 1)
+    write_json(TIMING, timing)
+    print("\nswarm fixture timing: " + json.dumps(timing))
+
+
+@pytest.fixture
+def stack(swarm) -> Iterator[Callable[..., None]]:
+    """deploy(part, **env): deploys a stack; every stack deployed is removed afterwards."""
+    deployed: list[str] = []
+
+    def _deploy(part: str, **env: str) -> None:
+        deploy.deploy(part, env=env)
+        deployed.append(part)
+
+    yield _deploy
+    for part in deployed:
+        deploy.remove(part)
+
+
+def exec_in(host: str, container: str, *cmd: str, **env: str):
+    """docker exec with a clean result object (stdout, stderr, returncode)."""
+    from stacklab.cluster.images import docker
+    from stacklab.cluster.shell import run
+
+    flags = [item for k, v in env.items() for item in ("-e", f"{k}={v}")]
+    return run(docker(host, "exec", *flags, container, *cmd), check=False, timeout=300)

@@ -1,27 +1,21 @@
 """Ray Train on a local Ray: two real ranks, checkpoints, resume, and a killed worker.
 
-One local Ray (2 CPUs) serves every test in this module; data are small IDX
-files the test writes, so the real loader path is exercised.
+The session's local Ray (tests/conftest.py, 2 CPUs) serves every test; data
+are small IDX files the test writes, so the real loader path is exercised.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-import ray
 
 from stacklab.data import mnist
 from stacklab.mnist_model import predict
 from stacklab.train import TrainSettings, load_trained, run_training
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, log_to_driver=True)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +47,8 @@ def test_two_workers_train_and_loss_falls(first_run):
     assert epochs[0]["samples"] == 1200 and epochs[0]["local_samples"] == 600
     assert epochs[1]["train_loss"] < epochs[0]["train_loss"]
     assert epochs[-1]["test_accuracy"] > 0.5  # 10 classes: chance is 0.1
-    out = settings.out
     for name in ("train.json", "train.md", "train_curves.png", "train_throughput.png"):
-        assert (__import__("pathlib").Path(out) / name).stat().st_size > 0
+        assert (Path(settings.out) / name).stat().st_size > 0
 
 
 def test_checkpoint_reloads_and_predicts(first_run, idx_dir):

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from matplotlib.ticker import MaxNLocator
+
 from stacklab.plots import new_figure, save
 
 
@@ -22,7 +24,7 @@ def draw(data: dict[str, Any], img_dir: Path) -> list[Path]:
         ("fl_iid_vs_noniid", ("fl", "fl_noniid"), _fl_iid_vs_noniid),
         ("tune_scaling", ("scaling",), _tune_scaling),
     ):
-        if all(key in data for key in needs):
+        if all(key in data for key in needs) and (name != "tune_scaling" or _scaling_known(data["scaling"])):
             drawn.append(save(plot(data), img_dir / f"report_{name}.png"))
     return drawn
 
@@ -55,6 +57,7 @@ def _train_scaling(data: dict[str, Any]):
         ax.plot([e["epoch"] for e in epochs], [e["samples_per_s"] for e in epochs], marker="o",
                 label=f"{run['config']['workers']} worker(s), final test acc {run['final']['test_accuracy']:.4f}")
     ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend()
     return fig
 
@@ -68,8 +71,14 @@ def _fl_iid_vs_noniid(data: dict[str, Any]):
         ax.plot(range(1, len(rounds) + 1), [r["mean_accuracy"] for r in rounds], marker="o",
                 label=f"{label}: global final {run['global']['final_accuracy']:.4f}")
     ax.set_ylim(0, 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend()
     return fig
+
+
+def _scaling_known(scaling: dict[str, Any]) -> bool:
+    runs = scaling.get("runs")
+    return bool(runs) and all(isinstance(r, dict) and "nodes" in r and "wall_seconds" in r for r in runs)
 
 
 def _tune_scaling(data: dict[str, Any]):

@@ -115,7 +115,8 @@ def fake_results() -> dict[str, dict]:
                          "samples_per_s": 99.5}],
                "ratio_ray_over_ddp_wall": 1.9876, "ratio_ray_over_ddp_loop": 0.9123, "ray_extra_fixed_seconds": 9.25,
                "speedup_2_over_1_worker_wall": 0.8765, "speedup_2_over_1_worker_loop": 1.0432, "target": "<= 1.05"},
-        "p4": {"rounds": 3, "mean_overhead_s": 0.4321, "fedavg_ms": 12.345, "note": "P4 at 1.5x", "ok": True},
+        "p4": {"rounds": 3, "mean_overhead_s": 0.4321, "fedavg_ms": 12.345, "note": "P4 at 1.5x", "ok": True,
+               "per_round": [{"round": 1, "overhead_s": 0.61}, {"round": 2, "overhead_s": 0.39, "late": "client2"}]},
         "p5_p6": {"nodes": 3, "deploy_seconds": 42.125, "nested": {"skipped": 1}},
         "scaling": {"cpus_per_node": 1, "trials": 8,
                     "runs": [{"nodes": 1, "wall_seconds": 90.0}, {"nodes": 2, "wall_seconds": 50.0},
@@ -150,14 +151,28 @@ def test_fake_results_render_with_every_figure_traced(tmp_path, tmp_docs):
     out = pages["results.md"]
     assert "**0.7777**" in out and "max_features=0.3" in out             # tuned score and the config found
     assert "| 3 | 3 | 36.0 s | 2.50 |" in out                              # 1-vs-3-node speed-up 90/36
-    assert "22.2% points" in out                                          # IID 0.8765 - non-IID 0.6543
+    assert "**22.2%** (absolute)" in out                                          # IID 0.8765 - non-IID 0.6543
     assert "| `fedavg_ms` | 12.3450 |" in out and "| `note` | P4 at 1.5x |" in out
     assert "took 61.5 s; tearing it down 9.5 s" in out
+    assert "| round | overhead_s | late |\n|---|---|---|\n| 1 | 0.6 s |  |\n| 2 | 0.4 s | client2 |" in out
     assert "ranged from\n0.4600 to 0.5300" in pages["answers.md"]
     for png in ("report_tuned_vs_default.png", "report_train_scaling.png", "report_fl_iid_vs_noniid.png",
                 "report_tune_scaling.png"):
         assert (tmp_docs / "img" / png).stat().st_size > 1000, png
         assert f"img/{png}" in out
+
+
+def test_a_scaling_file_of_another_layout_still_renders_its_figures(tmp_path, tmp_docs):
+    other = {"scaling": {"cpu_per_node": 1, "speedup_3_over_1": 2.4567,
+                         "by_nodes": [{"n": 1, "wall_s": 80.25}, {"n": 3, "wall_s": 32.75}]}}
+    report.build(write_results(tmp_path / "results", other), tmp_docs)
+    pages, figures = report.render(tmp_docs)
+    out = pages["results.md"]
+    assert "| `speedup_3_over_1` | 2.4567 |" in out and "| 3 | 32.8 s |" in out
+    assert "results.md, section 3" in pages["answers.md"]
+    assert not (tmp_docs / "img" / "report_tune_scaling.png").exists()
+    for text in pages.values():
+        assert figures_outside_filters(text, figures.rendered) == []
 
 
 def test_missing_sources_say_how_to_measure_them(tmp_path, tmp_docs):

@@ -42,6 +42,7 @@ SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"  # what Ray Train V2 restores
 class TrainSettings:
     workers: int = 2
     cpus_per_worker: int = 1
+    placement: str = "PACK"  # or SPREAD: one worker per node where possible
     epochs: int = 5
     batch_size: int = 64  # per worker; the global batch is workers * batch_size
     lr: float = 1e-3
@@ -75,6 +76,7 @@ def _validate(s: TrainSettings) -> None:
         (s.epochs >= 1, f"--epochs {s.epochs}: give at least 1 epoch"),
         (s.batch_size >= 1, f"--batch-size {s.batch_size}: give at least 1 image per batch"),
         (s.lr > 0 and np.isfinite(s.lr), f"--lr {s.lr}: give a positive learning rate such as 0.001"),
+        (s.placement in ("PACK", "SPREAD"), f"--placement {s.placement!r}: choose PACK or SPREAD"),
         (s.max_failures >= 0, f"--max-failures {s.max_failures}: give 0 or more"),
         (s.keep_checkpoints >= 1, f"--keep-checkpoints {s.keep_checkpoints}: keep at least 1"),
     ]
@@ -243,7 +245,7 @@ def _fit(s: TrainSettings, storage: str, name: str, train_refs: list, test_refs:
             "epochs": s.epochs, "batch_size": s.batch_size, "lr": s.lr, "seed": s.seed,
             "threads": s.cpus_per_worker, "train": train_refs, "test": test_refs, "fault": s.fault,
         },
-        scaling_config=ScalingConfig(num_workers=s.workers, use_gpu=False,
+        scaling_config=ScalingConfig(num_workers=s.workers, use_gpu=False, placement_strategy=s.placement,
                                      resources_per_worker={"CPU": s.cpus_per_worker}),
         run_config=RunConfig(
             name=name,

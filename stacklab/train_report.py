@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from matplotlib.ticker import MaxNLocator
+
 from stacklab import plots
 from stacklab.results import markdown_table, write_atomic, write_json
 
@@ -71,12 +73,15 @@ def plot_curves(summary: dict[str, Any], out: Path) -> list[Path]:
     acc = ax.twinx()
     acc.plot(x, [e["test_accuracy"] for e in epochs], "^-", color="tab:green", label="test accuracy")
     acc.set_ylabel("test accuracy")
-    fig.legend(loc="center right")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    handles = ax.get_lines() + acc.get_lines()
+    ax.legend(handles, [h.get_label() for h in handles], loc="center left", fontsize="small")
     curves = plots.save(fig, out / "train_curves.png")
     fig, ax = plots.new_figure(
         f"Throughput, {summary['config']['workers']} worker(s)", "epoch", "training samples/s (all workers)"
     )
     ax.bar(x, [e["samples_per_s"] for e in epochs])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return [curves, plots.save(fig, out / "train_throughput.png")]
 
 

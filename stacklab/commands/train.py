@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=positive_int, default=2, help="training workers (ranks)")
     parser.add_argument("--cpus-per-worker", type=positive_int, default=1,
                         help="CPUs reserved per worker; also its torch thread count")
+    parser.add_argument("--placement", default="PACK", choices=["PACK", "SPREAD"],
+                        help="placement of the workers: PACK fills a node first, SPREAD one per node")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="total epochs, counting resumed ones (default 5; 2 with --smoke-test)")
     parser.add_argument("--batch-size", type=positive_int, default=64, help="images per batch per worker")

@@ -115,12 +115,17 @@ def fake_results() -> dict[str, dict]:
                          "samples_per_s": 99.5}],
                "ratio_ray_over_ddp_wall": 1.9876, "ratio_ray_over_ddp_loop": 0.9123, "ray_extra_fixed_seconds": 9.25,
                "speedup_2_over_1_worker_wall": 0.8765, "speedup_2_over_1_worker_loop": 1.0432, "target": "<= 1.05"},
-        "p4": {"rounds": 3, "mean_overhead_s": 0.4321, "fedavg_ms": 12.345, "note": "P4 at 1.5x", "ok": True,
-               "per_round": [{"round": 1, "overhead_s": 0.61}, {"round": 2, "overhead_s": 0.39, "late": "client2"}]},
-        "p5_p6": {"nodes": 3, "deploy_seconds": 42.125, "nested": {"skipped": 1}},
-        "scaling": {"cpus_per_node": 1, "trials": 8,
-                    "runs": [{"nodes": 1, "wall_seconds": 90.0}, {"nodes": 2, "wall_seconds": 50.0},
-                             {"nodes": 3, "wall_seconds": 36.0}]},
+        "p4": {"benchmark": "P4", "target_s": 1.0, "rounds": 3, "subprocess_over_inprocess": 12.3456,
+               "results": [{"mode": m, "rounds": 3, "overhead_s": o, "round_s": 2.25, "client_own_s": 1.125,
+                            "final_accuracy": 0.8125, "per_round": []} for m, o in (("inprocess", 0.55),
+                                                                                    ("subprocess", 6.75))]},
+        "p5_p6": {"p5_seconds": [27.5, 31.5], "p5_median": 29.5, "p5_target": 30, "p6_speedup": 1.8,
+                  "p6_target": 1.8, "p6_runs": [{"worker_nodes": 1, "wall_seconds": 90.0},
+                                               {"worker_nodes": 2, "wall_seconds": 50.0}],
+                  "image_sizes_gb": {"stacklab:abc": 2.68}, "machine": "a test machine"},
+        "scaling": {"cpus_per_node": 1, "workload": ["--trials", "8"], "machine": "a test machine",
+                    "runs": [{"worker_nodes": n, "wall_seconds": w, "nodes_used": n, "best_accuracy": 0.8125,
+                              "trials": 8, "errors": 0} for n, w in ((1, 90.0), (2, 50.0), (3, 36.0))]},
         "cluster_up": {"cluster_up_seconds": 61.5, "reused": False, "cluster_down_seconds": 9.5},
     }
 
@@ -150,11 +155,11 @@ def test_fake_results_render_with_every_figure_traced(tmp_path, tmp_docs):
         assert figures_outside_filters(text, figures.rendered) == [], name
     out = pages["results.md"]
     assert "**0.7777**" in out and "max_features=0.3" in out             # tuned score and the config found
-    assert "| 3 | 3 | 36.0 s | 2.50 |" in out                              # 1-vs-3-node speed-up 90/36
+    assert "| 3 | 3 | 3 | 36.0 s | 2.50 | 0.8125 |" in out                  # 1-vs-3-node speed-up 90/36
+    assert "**29.5 s** median of 27.5 s, 31.5 s" in out and "`stacklab:abc` 2.68 GB" in out
     assert "**22.2%** (absolute)" in out                                          # IID 0.8765 - non-IID 0.6543
-    assert "| `fedavg_ms` | 12.3450 |" in out and "| `note` | P4 at 1.5x |" in out
+    assert "| subprocess | 3 | 2.2 s | 1.1 s | **6.8 s** | 0.8125 |" in out and "12.35 times" in out
     assert "took 61.5 s; tearing it down 9.5 s" in out
-    assert "| round | overhead_s | late |\n|---|---|---|\n| 1 | 0.6 s |  |\n| 2 | 0.4 s | client2 |" in out
     assert "ranged from\n0.4600 to 0.5300" in pages["answers.md"]
     for png in ("report_tuned_vs_default.png", "report_train_scaling.png", "report_fl_iid_vs_noniid.png",
                 "report_tune_scaling.png"):
@@ -163,12 +168,13 @@ def test_fake_results_render_with_every_figure_traced(tmp_path, tmp_docs):
 
 
 def test_a_scaling_file_of_another_layout_still_renders_its_figures(tmp_path, tmp_docs):
-    other = {"scaling": {"cpu_per_node": 1, "speedup_3_over_1": 2.4567,
-                         "by_nodes": [{"n": 1, "wall_s": 80.25}, {"n": 3, "wall_s": 32.75}]}}
+    other = {"scaling": {"cpu_per_node": 1, "speedup_3_over_1": 2.4567, "note": "P6 at 1.5x",
+                         "by_nodes": [{"n": 1, "wall_s": 80.25}, {"n": 3, "wall_s": 32.75, "late": "n3"}]}}
     report.build(write_results(tmp_path / "results", other), tmp_docs)
     pages, figures = report.render(tmp_docs)
     out = pages["results.md"]
-    assert "| `speedup_3_over_1` | 2.4567 |" in out and "| 3 | 32.8 s |" in out
+    assert "| `speedup_3_over_1` | 2.4567 |" in out and "| `note` | P6 at 1.5x |" in out
+    assert "| n | wall_s | late |\n|---|---|---|\n| 1 | 80.2 s |  |\n| 3 | 32.8 s | n3 |" in out
     assert "results.md, section 3" in pages["answers.md"]
     assert not (tmp_docs / "img" / "report_tune_scaling.png").exists()
     for text in pages.values():

@@ -139,14 +139,32 @@ def render(docs: Path = DOCS, templates: Path | None = None) -> tuple[dict[str, 
     return pages, figures
 
 
-def build(results_root: Path = DEFAULT_RESULTS_DIR, docs: Path = DOCS, stored_only: bool = False) -> list[Path]:
+def build(results_root: Path = DEFAULT_RESULTS_DIR, docs: Path = DOCS, stored_only: bool = False,
+          templates: Path | None = None) -> list[Path]:
     found = [] if stored_only else collect(results_root, docs)
     if not stored_only:
         from stacklab.report_plots import draw
 
         draw(load_data(docs), docs / "img")
-    pages, _ = render(docs)
+    pages, _ = render(docs, templates)
     written = [write_atomic(docs / name, text) for name, text in pages.items()]
     if not stored_only:
         print(f"report: results found for {', '.join(found) or 'nothing'}")
     return written
+
+
+# The repository's templates, wherever the command runs from (the package is installed editable).
+REPO_TEMPLATES = Path(__file__).resolve().parents[1] / "docs" / "templates"
+
+
+def lab_step(results_root: Path) -> dict[str, Any]:
+    """`stacklab lab`'s report step: the lab's own results rendered into results/report/.
+
+    Never touches the committed docs/: a small lab run must not replace the
+    measured numbers there (that takes an explicit `stacklab report`).
+    """
+    out = Path(results_root) / "report"
+    build(results_root, out, templates=REPO_TEMPLATES)
+    measured = sorted(load_data(out))
+    return {"part": "report", "metric": "sources rendered", "value": f"{len(measured)} of {len(SOURCES)}",
+            "results": str(out / "results.md")}

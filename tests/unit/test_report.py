@@ -220,3 +220,14 @@ def test_corrupt_stored_data_is_one_clear_error(tmp_docs):
     (tmp_docs / "data" / "fl.json").write_text("[1, 2]")
     with pytest.raises(UserError, match=r"fl\.json holds a JSON list, not an object"):
         report.render(tmp_docs)
+
+
+def test_lab_step_renders_the_lab_results_beside_them_not_into_docs(tmp_path):
+    partial = {k: v for k, v in fake_results().items() if k in ("baseline", "fl", "fl_noniid")}
+    before = (DOCS / "results.md").read_text()
+    row = report.lab_step(write_results(tmp_path / "results", partial))
+    assert row["part"] == "report" and row["value"] == f"3 of {len(report.SOURCES)}"
+    out = (tmp_path / "results" / "report" / "results.md").read_text()
+    assert "**0.7212**" in out and "not measured yet" in out
+    assert (tmp_path / "results" / "report" / "img" / "report_fl_iid_vs_noniid.png").is_file()
+    assert (DOCS / "results.md").read_text() == before

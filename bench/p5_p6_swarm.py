@@ -59,7 +59,7 @@ def tune_wall(workers: int) -> dict:
         info = deploy.submit(PART, [*WORKLOAD], results=Path(tmp))
         result = json.loads((Path(tmp) / "tune.json").read_text())
     assert info["status"] == "SUCCEEDED", info
-    return {"worker_nodes": workers, "wall_seconds": round(result["wall_seconds"], 1),
+    return {"nodes": workers, "wall_seconds": round(result["wall_seconds"], 1),
             "nodes_used": len(result["nodes"]), "best_accuracy": result["best"]["accuracy"],
             "trials": result["num_trials"], "errors": result["num_errors"]}
 
@@ -108,10 +108,10 @@ def main() -> int:
         base = scaling[0]["wall_seconds"]
         for row in scaling:
             row["speedup"] = round(base / row["wall_seconds"], 2)
-        print("scaling: " + ", ".join(f"{r['worker_nodes']} nodes {r['wall_seconds']} s "
+        print("scaling: " + ", ".join(f"{r['nodes']} nodes {r['wall_seconds']} s "
                                       f"(x{r['speedup']})" for r in scaling))
         write_json(part_dir(None, "cluster") / "scaling.json",
-                   {"cpus_per_node": 1, "workload": WORKLOAD, "runs": scaling,
+                   {"cpus_per_node": 1, "trials": 8, "workload": WORKLOAD, "runs": scaling,
                     "machine": bench["machine"]})
     deploy.remove(PART)
     return 0

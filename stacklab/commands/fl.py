@@ -1,4 +1,4 @@
-"""`stacklab fl up|run|status|down|dashboard`: a FEDn federation on this machine."""
+"""`stacklab fl up|run|status|restart|down|dashboard`: a FEDn federation on this machine."""
 
 from __future__ import annotations
 
@@ -46,6 +46,11 @@ def register(subparsers) -> None:
     down = sub.add_parser("down", help="stop exactly what `fl up` started")
     common(down)
     down.set_defaults(func=cmd_down)
+
+    restart = sub.add_parser("restart", help="stop and start one service: postgres, s3, combiner, controller, clientN")
+    common(restart)
+    restart.add_argument("service")
+    restart.set_defaults(func=cmd_restart)
 
     dash = sub.add_parser("dashboard", help="serve the web dashboard over FEDn's REST API")
     common(dash)
@@ -110,6 +115,14 @@ def cmd_down(args: argparse.Namespace) -> int:
 
     stopped = down(args.state_dir or DEFAULT_STATE_DIR)
     print(f"fl down: {len(stopped)} process(es) stopped; no port left open")
+    return 0
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    from stacklab.federated.config import load_saved
+    from stacklab.federated.services import restart
+
+    restart(load_saved(args.state_dir), args.service)
     return 0
 
 

@@ -63,6 +63,28 @@ def use_psycopg2_driver() -> None:
     dbconnection.create_engine = create_engine
 
 
+def reconnect_after_db_restart() -> None:
+    """Resilience (fedn 0.33.0): a PostgreSQL restart breaks every pooled connection.
+
+    fedn's engine has no pre-ping, so the first statement after a database
+    restart fails ("server closed the connection unexpectedly"); in the
+    combiner that kills the round thread. pool_pre_ping=True tests a pooled
+    connection before use and reconnects transparently.
+    """
+    if not _once("pre_ping"):
+        return
+    from fedn.network.storage import dbconnection
+
+    original = dbconnection.create_engine
+
+    @functools.wraps(original)
+    def create_engine(url: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("pool_pre_ping", True)
+        return original(url, *args, **kwargs)
+
+    dbconnection.create_engine = create_engine
+
+
 def create_schema_once(statestore_config: dict) -> None:
     """Bug 3 (fedn 0.33.0): gunicorn workers race to create the tables on a fresh database.
 
@@ -245,8 +267,8 @@ def fast_combiner_polling() -> None:
 
 
 ROLES = {
-    "controller": (use_psycopg2_driver, patch_client_add_route, coerce_round_config_booleans, fast_controller_polling),
-    "combiner": (use_psycopg2_driver, coerce_round_config_booleans, fast_combiner_polling),
+    "controller": (use_psycopg2_driver, reconnect_after_db_restart, patch_client_add_route, coerce_round_config_booleans, fast_controller_polling),
+    "combiner": (use_psycopg2_driver, reconnect_after_db_restart, coerce_round_config_booleans, fast_combiner_polling),
     "client": (grpc_token_on_plain_channel,),
 }
 

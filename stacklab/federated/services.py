@@ -349,6 +349,21 @@ def _clients_alive(cfg: FLConfig) -> bool:
     return True
 
 
+def restart(cfg: FLConfig, name: str, log=print) -> procs.Proc:
+    """Stop one service (or client) of a running federation and start it again."""
+    sec = load_secrets(cfg)
+    starters = {"postgres": lambda: start_postgres(cfg, sec), "s3": lambda: start_s3(cfg, sec),
+                "combiner": lambda: start_combiner(cfg, sec), "controller": lambda: start_controller(cfg, sec)}
+    starters.update({cfg.client_name(i): (lambda i=i: start_client(cfg, sec, i)) for i in range(1, cfg.n_clients + 1)})
+    if name not in starters:
+        raise UserError(f"no service named {name!r} in this federation: use one of {', '.join(starters)}")
+    tic = time.monotonic()
+    procs.stop(cfg.path(), name)
+    proc = starters[name]()
+    log(f"fl restart: {name} back up in {time.monotonic() - tic:.1f} s (pid {proc.pid})")
+    return proc
+
+
 STOP_ORDER = ("client", "controller", "combiner", "dashboard", "s3", "postgres")
 
 

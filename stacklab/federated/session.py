@@ -23,7 +23,7 @@ from stacklab.federated.config import FLConfig
 from stacklab.federated.package import build_package, upload_package
 
 POLL_S = 0.1
-STRAGGLER_GRACE_S = 10.0
+STRAGGLER_GRACE_S = 60.0  # after the session ends: late validations (subprocess clients) still count
 
 
 def session_config(cfg: FLConfig, seed_id: str) -> dict:
@@ -122,7 +122,7 @@ def follow(api: FednApi, session_id: str, seed_id: str, first_round: int, rounds
         for r, model_id in zip(successful, chain, strict=False):
             rid = r["round_id"]
             vals = by_model.get(model_id, {})
-            if rid in done or not (set(expected) <= set(vals) or (grace_over and vals)):
+            if rid in done or not (set(expected) <= set(vals) or len(vals) >= _trained(r) or (grace_over and vals)):
                 continue
             done[rid] = _round_record(rid, model_id, started[rid], now, vals)
             log(format_round(done[rid], len(done), rounds))
@@ -135,6 +135,15 @@ def follow(api: FednApi, session_id: str, seed_id: str, first_round: int, rounds
             return [done[k] for k in sorted(done, key=int)]
         time.sleep(POLL_S)
     raise UserError(f"session {session_id} still running after {timeout:.0f} s: see `stacklab fl status`")
+
+
+def _trained(round_: dict) -> int:
+    """How many clients' updates the round aggregated (fewer than expected when one dropped out)."""
+    total = 0
+    for combiner in round_.get("combiners") or []:
+        timing = ((combiner.get("data") or {}).get("aggregation_time") or {})
+        total += int(timing.get("nr_aggregated_models") or 0)
+    return total or 10**6  # unknown: wait for every expected client
 
 
 def _round_record(rid: str, model_id: str, start: float, end: float, vals: dict[str, dict]) -> dict:

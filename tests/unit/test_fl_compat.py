@@ -22,6 +22,15 @@ def test_bug2_postgres_url_names_psycopg2():
     engine.dispose()
 
 
+def test_engines_reconnect_after_db_restart():
+    compat.reconnect_after_db_restart()
+    from fedn.network.storage import dbconnection
+
+    engine = dbconnection.create_engine("sqlite://")
+    assert engine.pool._pre_ping is True
+    engine.dispose()
+
+
 def test_bug2_sqlalchemy_pin_holds():
     import sqlalchemy
 

@@ -159,9 +159,29 @@ def _round_record(rid: str, model_id: str, start: float, end: float, vals: dict[
 
 
 def format_round(rec: dict, k: int, total: int) -> str:
-    per_client = "  ".join(f"{n} {c['accuracy']:.3f}" for n, c in rec["clients"].items() if c["accuracy"] is not None)
+    def acc(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    per_client = "  ".join(f"{n} {acc(c['accuracy'])}" for n, c in rec["clients"].items())
     return (f"round {rec['round']} ({k}/{total}): {rec['seconds']:.2f} s  val acc: {per_client}  "
-            f"mean {rec['mean_accuracy']:.3f}  (overhead {rec['overhead_seconds']:.2f} s)")
+            f"mean {acc(rec['mean_accuracy'])}  (overhead {rec['overhead_seconds']:.2f} s)")
+
+
+def _restart_clients_on_new_package(cfg: FLConfig, pkg: Path, log: Callable[[str], None]) -> None:
+    """Upstream's CLI client fetches the package once, at start: give it the new one."""
+    import hashlib
+
+    digest = hashlib.sha256(pkg.read_bytes()).hexdigest()
+    stamp = cfg.path("package.sha256")
+    previous = stamp.read_text().strip() if stamp.exists() else None
+    stamp.write_text(digest + "\n")
+    if cfg.client_mode != "subprocess" or previous in (None, digest):
+        return
+    from stacklab.federated.services import restart
+
+    log("fl run: compute package changed: restarting the subprocess clients so they fetch it")
+    for index in range(1, cfg.n_clients + 1):
+        restart(cfg, cfg.client_name(index), log=log)
 
 
 def run(cfg: FLConfig, rounds: int, log: Callable[[str], None] = print, name: str | None = None) -> dict:
@@ -175,6 +195,7 @@ def run(cfg: FLConfig, rounds: int, log: Callable[[str], None] = print, name: st
     name = name or time.strftime("stacklab-%Y%m%d-%H%M%S")
     pkg = build_package(cfg.package_dir, cfg.path("package.tgz"))
     upload_package(api, pkg, name)
+    _restart_clients_on_new_package(cfg, pkg, log)
     seed_id, seed = upload_seed(api, cfg, f"{name}-seed")
     online = api.wait_for_clients(cfg.required_clients, timeout=180)
     expected = sorted(c["name"] for c in online)

@@ -7,6 +7,7 @@ capacity and resolve storage the same way.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ def connect(address: str | None, num_cpus: float | None = None, runtime_env: dic
         kwargs["runtime_env"] = runtime_env
     target = address or os.environ.get("RAY_ADDRESS")
     if target and target != "local":
+        _probe(target)
         kwargs["address"] = target
     elif num_cpus:
         kwargs["num_cpus"] = num_cpus
@@ -39,6 +41,20 @@ def connect(address: str | None, num_cpus: float | None = None, runtime_env: dic
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot reach the Ray cluster at {target}: {first}: check --address and that the head runs") from None
     return True
+
+
+def _probe(target: str, timeout_s: float = 5.0) -> None:
+    """Fail in seconds on a dead HOST:PORT (ray.init itself retries for minutes)."""
+    host, sep, port = target.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" and friends: Ray finds the address itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise UserError(
+            f"cannot reach the Ray cluster at {target} ({exc.strerror or exc}): "
+            "check --address (HEAD:6379 or ray://HEAD:10001) and that the head runs"
+        ) from None
 
 
 def require_cpus(needed: float, what: str) -> float:

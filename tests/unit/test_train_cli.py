@@ -66,3 +66,15 @@ def test_thin_entry_script(cwd):
                           capture_output=True, text=True, cwd=cwd, timeout=120)
     assert proc.returncode == 2
     assert_one_line_error(proc, "--workers")
+
+
+def test_unreachable_cluster_fails_fast(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = run_cli("train", "--smoke-test", "--data", "standin", "--address", f"127.0.0.1:{port}",
+                   "--out", tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert_one_line_error(proc, "cannot reach the Ray cluster")

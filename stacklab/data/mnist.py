@@ -208,6 +208,15 @@ def normalise(images: np.ndarray) -> np.ndarray:
     return (scaled - MEAN) / STD
 
 
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Inverse of normalise: float32 (N, 1, 28, 28) -> the uint8 (N, 28, 28) pixels, exactly.
+
+    A quarter of the bytes, for shipping images between processes or nodes.
+    """
+    pixels = (images[:, 0].astype(np.float64) * STD + MEAN) * 255.0
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+
+
 def load_mnist(
     source: str = "auto", split: str = "train", limit: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, dict]:

@@ -92,6 +92,13 @@ def test_stand_in_is_deterministic_and_learnable_shape(capsys):
     assert abs(float(x.mean())) < 0.5 and x.min() == pytest.approx(-mnist.MEAN / mnist.STD, abs=1e-5)
 
 
+def test_uint8_round_trip_is_exact():
+    x, _, _ = mnist.load_mnist("standin", "test", limit=200)
+    pixels = mnist.to_uint8(x)
+    assert pixels.dtype == np.uint8 and pixels.shape == (200, 28, 28)
+    assert np.array_equal(mnist.normalise(pixels), x)
+
+
 @pytest.mark.parametrize("iid", [True, False])
 def test_partition_disjoint_and_covering(iid):
     labels = np.random.default_rng(0).integers(0, 10, 3000)

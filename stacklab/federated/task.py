@@ -44,11 +44,12 @@ def prepare_partitions(cfg: Any) -> list[dict]:
 
     n = cfg.n_clients
     x_train, y_train, info = load_mnist(cfg.data, "train", limit=n * cfg.train_per_client * (3 if cfg.non_iid else 1))
-    x_test, y_test, _ = load_mnist(cfg.data, "test", limit=max(n * cfg.test_per_client, cfg.global_test))
+    # slack, so each client's test share can follow its own label mix
+    x_test, y_test, _ = load_mnist(cfg.data, "test", limit=max(3 * n * cfg.test_per_client, cfg.global_test))
     infos = []
-    for index in range(1, n + 1):
-        tr = partition(y_train, n, index - 1, iid=not cfg.non_iid, seed=cfg.seed)[: cfg.train_per_client]
-        te = partition(y_test, n, index - 1, iid=not cfg.non_iid, seed=cfg.seed + 1)[: cfg.test_per_client]
+    shares = [partition(y_train, n, i, iid=not cfg.non_iid, seed=cfg.seed)[: cfg.train_per_client] for i in range(n)]
+    tests = matching_test_shares(y_test, [y_train[s] for s in shares], cfg.test_per_client, seed=cfg.seed)
+    for index, (tr, te) in enumerate(zip(shares, tests, strict=True), start=1):
         workdir = cfg.client_dir(index)
         path = partition_path(workdir)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +64,34 @@ def prepare_partitions(cfg: Any) -> list[dict]:
     global_path = cfg.path("global_test.npz")
     np.savez(global_path, x=x_test[: cfg.global_test], y=y_test[: cfg.global_test])
     return infos
+
+
+def matching_test_shares(y_test: np.ndarray, train_labels: list[np.ndarray], size: int, seed: int = 0) -> list[np.ndarray]:
+    """Disjoint test shares, each with its client's training label mix.
+
+    A client validates on data like its own (what "local validation" means
+    under label skew); drawn class by class without replacement, so one
+    client's test images are never another's.
+    """
+    rng = np.random.default_rng([seed, 7])
+    pools = {int(c): list(rng.permutation(np.flatnonzero(y_test == c))) for c in np.unique(y_test)}
+    out = []
+    for labels in train_labels:
+        counts = np.bincount(labels, minlength=10)[:10].astype(float)
+        want = np.floor(counts / max(counts.sum(), 1) * size).astype(int)
+        want[np.argsort(-counts)[: size - want.sum()]] += 1  # rounding remainder to the largest classes
+        picked: list[int] = []
+        for cls, k in enumerate(want):
+            pool = pools.get(cls, [])
+            picked += pool[:k]
+            del pool[:k]
+        for cls in np.argsort(-counts):  # a class ran out: top up from the client's next-commonest classes
+            pool = pools.get(int(cls), [])
+            take = min(size - len(picked), len(pool))
+            picked += pool[:take]
+            del pool[:take]
+        out.append(np.sort(np.array(picked, dtype=np.int64)))
+    return out
 
 
 def load_partition(client_dir: str | Path) -> dict[str, np.ndarray]:

@@ -95,6 +95,11 @@ def test_partitions_disjoint_and_noniid_skewed(tmp_path):
         return 0.5 * np.abs(p - q).sum()
 
     assert distance(skew) > max(0.3, 2 * distance(iid)), (distance(skew), distance(iid))
+    # each client's test share follows its own training label mix (local validation)
+    skew_cfg = _tiny_cfg(tmp_path / "skew", non_iid=True)
+    for index, info in enumerate(skew, start=1):
+        test_counts = np.bincount(task.load_partition(skew_cfg.client_dir(index))["y_test"], minlength=10)
+        assert distance([info, {"train_label_counts": test_counts.tolist()}]) < distance(skew) / 2
 
 
 def test_missing_partition_is_one_clear_error(tmp_path):

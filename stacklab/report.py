@@ -36,7 +36,7 @@ SOURCES: dict[str, tuple[str, str]] = {
     "p3": ("bench/p3.json", "python bench/p3_ray_train_vs_ddp.py"),
     "p4": ("bench/p4_fl.json", "python bench/p4_fl_round_overhead.py"),
     "p5_p6": ("bench/p5_p6.json", "python bench/p5_p6_swarm.py"),
-    # tabulated when {"cpus_per_node": int, "runs": [{"worker_nodes", "wall_seconds", "trials", ...}]}
+    # tabulated when {"cpus_per_node": int, "runs": [{"nodes", "wall_seconds", "trials", ...}]}
     "scaling": ("cluster/scaling.json", "python bench/p5_p6_swarm.py"),
     "cluster_up": ("cluster/e2e_timing.json", "pytest -m swarm tests/e2e_swarm"),
 }

@@ -78,13 +78,18 @@ def _fl_iid_vs_noniid(data: dict[str, Any]):
 
 def _scaling_known(scaling: dict[str, Any]) -> bool:
     runs = scaling.get("runs")
-    return bool(runs) and all(isinstance(r, dict) and "worker_nodes" in r and "wall_seconds" in r for r in runs)
+    return bool(runs) and all(isinstance(r, dict) and ("worker_nodes" in r or "nodes" in r) and "wall_seconds" in r
+                               for r in runs)
+
+
+def _nodes(run: dict[str, Any]) -> int:
+    return run.get("worker_nodes", run.get("nodes"))
 
 
 def _tune_scaling(data: dict[str, Any]):
     runs = data["scaling"]["runs"]
     fig, ax = new_figure("Ray Tune: wall time vs Swarm worker nodes", "worker nodes (1 CPU each)", "wall time (s)")
-    nodes = [r["worker_nodes"] for r in runs]
+    nodes = [_nodes(r) for r in runs]
     ax.plot(nodes, [r["wall_seconds"] for r in runs], marker="o", label="measured")
     ax.plot(nodes, [runs[0]["wall_seconds"] * nodes[0] / n for n in nodes], "k--", label="perfect scaling")
     ax.set_xticks(nodes)

@@ -120,11 +120,12 @@ def fake_results() -> dict[str, dict]:
                             "final_accuracy": 0.8125, "per_round": []} for m, o in (("inprocess", 0.55),
                                                                                     ("subprocess", 6.75))]},
         "p5_p6": {"p5_seconds": [27.5, 31.5], "p5_median": 29.5, "p5_target": 30, "p6_speedup": 1.8,
-                  "p6_target": 1.8, "p6_runs": [{"worker_nodes": 1, "wall_seconds": 90.0},
-                                               {"worker_nodes": 2, "wall_seconds": 50.0}],
+                  "p6_target": 1.8, "p6_runs": [{"nodes": 1, "wall_seconds": 90.0},
+                                               {"nodes": 2, "wall_seconds": 50.0}],
                   "image_sizes_gb": {"stacklab:abc": 2.68}, "machine": "a test machine"},
         "scaling": {"cpus_per_node": 1, "workload": ["--trials", "8"], "machine": "a test machine",
-                    "runs": [{"worker_nodes": n, "wall_seconds": w, "nodes_used": n, "best_accuracy": 0.8125,
+                    "load_average_1_5_15": [3.5, 2.25, 1.75],
+                    "runs": [{"nodes": n, "wall_seconds": w, "nodes_used": n, "best_accuracy": 0.8125,
                               "trials": 8, "errors": 0} for n, w in ((1, 90.0), (2, 50.0), (3, 36.0))]},
         "cluster_up": {"cluster_up_seconds": 61.5, "reused": False, "cluster_down_seconds": 9.5},
     }
@@ -157,6 +158,8 @@ def test_fake_results_render_with_every_figure_traced(tmp_path, tmp_docs):
     assert "**0.7777**" in out and "max_features=0.3" in out             # tuned score and the config found
     assert "| 3 | 3 | 3 | 36.0 s | 2.50 | 0.8125 |" in out                  # 1-vs-3-node speed-up 90/36
     assert "**29.5 s** median of 27.5 s, 31.5 s" in out and "`stacklab:abc` 2.68 GB" in out
+    assert "when the runs ended: 3.50, 2.25, 1.75 (2 cores)" in out
+    assert "factor of\n2.50 (perfect scaling would be 3)" in pages["answers.md"]
     assert "**22.2%** (absolute)" in out                                          # IID 0.8765 - non-IID 0.6543
     assert "| subprocess | 3 | 2.2 s | 1.1 s | **6.8 s** | 0.8125 |" in out and "12.35 times" in out
     assert "took 61.5 s; tearing it down 9.5 s" in out

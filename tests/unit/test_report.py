@@ -159,7 +159,7 @@ def test_fake_results_render_with_every_figure_traced(tmp_path, tmp_docs):
     assert "| 3 | 3 | 3 | 36.0 s | 2.50 | 0.8125 |" in out                  # 1-vs-3-node speed-up 90/36
     assert "**29.5 s** median of 27.5 s, 31.5 s" in out and "`stacklab:abc` 2.68 GB" in out
     assert "when the runs ended: 3.50, 2.25, 1.75 (2 cores)" in out
-    assert "factor of\n2.50 (perfect scaling would be 3)" in pages["answers.md"]
+    assert "factor of\n2.50. With 8 equal trials on 3 one-CPU nodes the\nbest possible factor is 2.67" in pages["answers.md"]
     assert "**22.2%** (absolute)" in out                                          # IID 0.8765 - non-IID 0.6543
     assert "| subprocess | 3 | 2.2 s | 1.1 s | **6.8 s** | 0.8125 |" in out and "12.35 times" in out
     assert "took 61.5 s; tearing it down 9.5 s" in out

@@ -242,3 +242,19 @@ def wait_batch(part: str, service: str, timeout: float = 600) -> str:
 def service_logs(part: str, service: str) -> str:
     proc = run(docker(manager(), "service", "logs", "--raw", f"{part}_{service}"), check=False)
     return proc.stdout + proc.stderr
+
+
+def job_logs(part: str, job_id: str) -> str:
+    return head_exec(part, "ray", "job", "logs", "--address", "http://127.0.0.1:8265",
+                     job_id, check=False).stdout
+
+
+def wait_job(part: str, job_id: str, timeout: float = 1800) -> str:
+    """Poll a submitted job until it ends; its final status."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = job_status(part, job_id)
+        if status in ("SUCCEEDED", "FAILED", "STOPPED"):
+            return status
+        time.sleep(3)
+    raise UserError(f"Ray job {job_id} still running after {timeout:.0f} s")

@@ -22,7 +22,7 @@ def resolve(name: str, timeout: float = 300) -> str:
             if time.monotonic() > deadline:
                 raise UserError(f"cannot resolve {name!r} after {timeout:.0f} s: is that "
                                 "service running on the same overlay network?") from None
-            time.sleep(1)
+            time.sleep(0.3)
 
 
 def source_ip_towards(ip: str) -> str:
@@ -57,5 +57,5 @@ def wait_port(host: str, port: int, timeout: float) -> bool:
             with socket.create_connection((host, port), timeout=2):
                 return True
         except OSError:
-            time.sleep(1)
+            time.sleep(0.3)
     return False

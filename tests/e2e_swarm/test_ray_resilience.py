@@ -1,0 +1,74 @@
+"""Issue #8 on the local Swarm: a Tune run survives losing a worker node (R1) and
+losing the head (R2: it resumes from its S3 storage path without re-running
+finished trials)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from stacklab.cluster import deploy
+from stacklab.cluster.images import docker
+from stacklab.cluster.shell import run
+
+pytestmark = [pytest.mark.swarm, pytest.mark.slow]
+
+# FIFO so every trial runs its full length; trials of a few seconds each, fresh
+# actors, so each node gets trials and a kill always hits running work.
+SEARCH = ["--searcher", "random", "--scheduler", "fifo", "--trials", "6", "--rows", "3000",
+          "--folds", "3", "--no-reuse-actors", "--max-failures", "3"]
+
+
+def completed_trials(part: str, job_id: str) -> int:
+    return deploy.job_logs(part, job_id).count("completed after")
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(2)
+
+
+def tune_json(part: str, info: dict, tmp_path) -> dict:
+    deploy.copy_results(part, info["out"], tmp_path)
+    return json.loads((tmp_path / "tune.json").read_text())
+
+
+def test_r1_worker_node_killed_mid_tune(stack, tmp_path):
+    stack("ray_tuning")
+    deploy.wait_ray_nodes("ray_tuning", 3, timeout=300)
+    info = deploy.submit("ray_tuning", [*SEARCH, "--name", "r1"], follow=False)
+    wait_for(lambda: deploy.job_logs("ray_tuning", info["job_id"]).count("RUNNING") > 0,
+             300, "trials to run")
+    time.sleep(8)
+    victims = deploy.service_containers("ray_tuning", "worker")
+    host, cid = victims[-1]
+    run(docker(host, "kill", cid))                # the node's raylet and its trials die
+    assert deploy.wait_job("ray_tuning", info["job_id"], timeout=1200) == "SUCCEEDED"
+    result = tune_json("ray_tuning", info, tmp_path)
+    assert result["num_trials"] == 6 and result["num_errors"] == 0
+    assert all(t["error"] is None and t["completed"] for t in result["trials"])
+
+
+def test_r2_head_killed_and_run_resumed_from_storage(stack, tmp_path):
+    stack("ray_tuning")
+    deploy.wait_ray_nodes("ray_tuning", 3, timeout=300)
+    first = deploy.submit("ray_tuning", [*SEARCH, "--name", "r2"], follow=False)
+    wait_for(lambda: completed_trials("ray_tuning", first["job_id"]) >= 2, 600,
+             "two finished trials")
+    killed_at = time.time()
+    run(docker(deploy.manager(), "kill", deploy.head_container("ray_tuning")))
+    # Swarm restarts the head (restart_policy any); the workers' raylets lose
+    # the old GCS, exit, and are restarted against the new head.
+    time.sleep(5)
+    deploy.wait_ray_nodes("ray_tuning", 3, timeout=600)
+    second = deploy.submit("ray_tuning", [*SEARCH, "--name", "r2", "--resume"], follow=False)
+    assert deploy.wait_job("ray_tuning", second["job_id"], timeout=1200) == "SUCCEEDED"
+    result = tune_json("ray_tuning", second, tmp_path)
+    assert result["num_trials"] == 6 and result["num_errors"] == 0
+    before = [t for t in result["trials"] if t["finished_at"] and t["finished_at"] < killed_at]
+    assert len(before) >= 2, "finished trials were re-run after the resume"
+    assert all(t["completed"] for t in result["trials"])

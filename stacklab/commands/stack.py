@@ -27,6 +27,15 @@ def _ps(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from stacklab.cluster.check import check_stacks
+
+    rows = check_stacks()
+    for row in rows:
+        print(f"{row['part']:12} {row['files']:55} {'ok' if row['valid'] else row['error']}")
+    return 0 if all(r["valid"] for r in rows) else 1
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("stack", help="deploy, remove, list the parts' Swarm stacks")
     sub = parser.add_subparsers(dest="stack_command", required=True)
@@ -42,3 +51,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ps = sub.add_parser("ps", help="tasks of a part (or all stacks)")
     ps.add_argument("part", nargs="?")
     ps.set_defaults(func=_ps)
+    sub.add_parser("check", help="validate every part's stack files (no daemon needed)"
+                   ).set_defaults(func=_check)

@@ -78,3 +78,11 @@ def test_secrets_named_in_stacks_are_generated():
     for part in ("ray_tuning", "ray_train"):
         names = deploy.external_secrets(deploy.stack_files(part))
         assert names and set(names) <= set(secrets.GENERATED)
+
+
+def test_lab_step_validates_every_part(tmp_path):
+    from stacklab.cluster.check import lab_step
+
+    row = lab_step(tmp_path)
+    assert row["value"] == f"{len(deploy.PARTS)}/{len(deploy.PARTS)}"
+    assert (tmp_path / "swarm" / "stacks.json").exists()

@@ -8,12 +8,12 @@ import socket
 import threading
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stacklab import ray_session
 from stacklab.cv import cv_score, stage_count, staged_cv
 from stacklab.data.tabular import load_dataset
 from stacklab.errors import UserError
@@ -79,76 +79,21 @@ def _validate(settings: TuneSettings) -> None:
         raise UserError(f"--max-failures {settings.max_failures}: give 0 or more")
 
 
-def _storage_root(settings: TuneSettings) -> str:
-    if settings.storage and "://" in settings.storage:
-        return settings.storage
-    root = Path(settings.storage) if settings.storage else part_dir(settings.out, "ray_tuning") / "ray"
-    root.mkdir(parents=True, exist_ok=True)
-    return str(root.resolve())
-
-
-def _experiment_name(settings: TuneSettings, storage: str) -> str:
-    if settings.name:
-        return settings.name
-    if settings.resume:
-        if "://" in storage:
-            raise UserError("--resume with a remote --storage needs --name of the run to resume")
-        runs = sorted(p for p in Path(storage).glob("tune-*") if (p / "tuner.pkl").exists())
-        if not runs:
-            raise UserError(f"--resume: no earlier run in {storage}: run without --resume first")
-        return runs[-1].name
-    return "tune-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-
-
-def _connect(settings: TuneSettings) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
-    kwargs: dict[str, Any] = {"log_to_driver": True}
-    if settings.address and settings.address != "local":
-        _check_reachable(settings.address)
-        kwargs["address"] = settings.address
-    elif settings.num_cpus:
-        kwargs["num_cpus"] = settings.num_cpus
-    try:
-        ray.init(**kwargs)
-    except ConnectionError as exc:
-        raise UserError(f"cannot reach the Ray cluster at {settings.address}: {exc}; check --address") from None
-
-
-def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """Fail fast on a host:port nobody listens on (ray.init would retry for minutes)."""
-    target = address.removeprefix("ray://")
-    host, _, port = target.rpartition(":")
-    if not host or not port.isdigit():
-        return  # "auto" and friends: Ray resolves those itself
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
-    except OSError as exc:
-        raise UserError(
-            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}): start it or fix --address"
-        ) from None
-
-
 def run_tune(settings: TuneSettings) -> dict[str, Any]:
     """Run (or resume) a search; write tune.json, tune.md and plots; return the summary."""
     _validate(settings)
     spec = get_model(settings.model)
     dataset = load_dataset(settings.dataset, settings.data, rows=settings.rows, seed=settings.seed)
     out_dir = part_dir(settings.out, "ray_tuning")
-    storage = _storage_root(settings)
-    name = _experiment_name(settings, storage)
+    storage = ray_session.storage_root(settings.storage, out_dir / "ray")
+    name = ray_session.run_name("tune", storage, settings.name, settings.resume,
+                                resumable=lambda d: ray_session.exists_in_storage(storage, f"{d}/tuner.pkl"))
 
     import ray
     from ray import tune
 
-    _connect(settings)
-    cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
-    if settings.cpus_per_trial > cluster_cpus:
-        raise UserError(
-            f"--cpus-per-trial {settings.cpus_per_trial} exceeds the cluster's {cluster_cpus} CPUs: lower it"
-        )
+    ray_session.connect(settings.address, num_cpus=settings.num_cpus)
+    cluster_cpus = int(ray_session.require_cpus(settings.cpus_per_trial, f"--cpus-per-trial {settings.cpus_per_trial}"))
     stages = stage_count(spec, settings.folds)
     trainable = tune.with_resources(
         tune.with_parameters(

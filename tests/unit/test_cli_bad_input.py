@@ -51,8 +51,8 @@ def test_bad_csv_via_cli_keeps_earlier_results(tmp_path, small_covtype, earlier_
     (["tune", "--searcher", "hyperband"], "invalid choice"),
     (["tune", "--placement", "STRICT"], "invalid choice"),
     (["tune", "--data", "standin", "--rows", "200", "--num-cpus", "1", "--cpus-per-trial", "4"],
-     "exceeds the cluster"),
-    (["tune", "--data", "standin", "--rows", "200", "--resume", "--name", "never-ran"], "nothing to resume"),
+     "needs 4 CPUs"),
+    (["tune", "--data", "standin", "--rows", "200", "--resume", "--name", "never-ran"], "no earlier run"),
     (["tune", "--data", "standin", "--rows", "200", "--address", "127.0.0.1:1"], "cannot reach"),
 ])
 def test_bad_arguments_get_one_line(tmp_path, args, fragment):

@@ -3,9 +3,11 @@
     python -m stacklab.federated.launch controller --state-dir DIR
     python -m stacklab.federated.launch combiner   --state-dir DIR
     python -m stacklab.federated.launch client     --state-dir DIR --index 1 [--mode inprocess|subprocess]
+    python -m stacklab.federated.launch partitions --state-dir DIR   # write the clients' data shares
 
-DIR holds config.yaml, secrets.yaml and fedn/settings.yaml (written by
-`stacklab fl up`); a container entrypoint mounts or generates the same files.
+DIR holds config.yaml and secrets.yaml (`stacklab fl up` writes both; a
+container mounts them, e.g. as a config + a Docker secret). fedn/settings.yaml
+is derived from them here when missing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import sys
 from stacklab.errors import UserError
 from stacklab.federated import compat
 from stacklab.federated.config import load_saved
+from stacklab.federated.secrets import load_secrets
+from stacklab.federated.services import settings_path, write_fedn_settings
 
 
 def _controller(cfg) -> None:
@@ -52,7 +56,7 @@ def _client(cfg, index: int, mode: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stacklab.federated.launch")
-    parser.add_argument("role", choices=["controller", "combiner", "client"])
+    parser.add_argument("role", choices=["controller", "combiner", "client", "partitions"])
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--index", type=int, default=1, help="client number (1..n_clients)")
     parser.add_argument("--mode", choices=["inprocess", "subprocess"], default=None,
@@ -60,12 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_saved(args.state_dir)
+        if not settings_path(cfg).exists():
+            write_fedn_settings(cfg, load_secrets(cfg))
         os.environ.setdefault("STATESTORE_CONFIG", str(cfg.path("fedn", "settings.yaml")))
         os.environ.setdefault("MODELSTORAGE_CONFIG", str(cfg.path("fedn", "settings.yaml")))
         if args.role == "controller":
             _controller(cfg)
         elif args.role == "combiner":
             _combiner(cfg)
+        elif args.role == "partitions":
+            from stacklab.federated.task import prepare_partitions
+
+            prepare_partitions(cfg)
         else:
             if not 1 <= args.index <= cfg.n_clients:
                 raise UserError(f"client index {args.index} out of range 1..{cfg.n_clients}: pass --index")

@@ -41,6 +41,8 @@ SOURCES: dict[str, tuple[str, str]] = {
     "cluster_up": ("cluster/e2e_timing.json", "pytest -m swarm tests/e2e_swarm"),
 }
 DOCS = Path("docs")
+# The repository's templates, wherever the command runs from (the package is installed editable).
+REPO_TEMPLATES = Path(__file__).resolve().parents[1] / "docs" / "templates"
 TEMPLATES = ("results.md", "answers.md")
 
 
@@ -113,7 +115,9 @@ def load_data(docs: Path = DOCS) -> dict[str, Any]:
 
 def render(docs: Path = DOCS, templates: Path | None = None) -> tuple[dict[str, str], Figures]:
     """Render every template from docs/data; return {name: text} and the figures used."""
-    templates = templates or docs / "templates"
+    if templates is None:
+        # docs/ elsewhere (e.g. --docs /tmp/x) still renders with the repository's templates
+        templates = docs / "templates" if (docs / "templates").is_dir() else REPO_TEMPLATES
     if not templates.is_dir():
         raise UserError(f"no templates at {templates}: run stacklab report from the repository root")
     figures = Figures()
@@ -139,22 +143,19 @@ def render(docs: Path = DOCS, templates: Path | None = None) -> tuple[dict[str, 
     return pages, figures
 
 
-def build(results_root: Path = DEFAULT_RESULTS_DIR, docs: Path = DOCS, stored_only: bool = False,
-          templates: Path | None = None) -> list[Path]:
+def build(results_root: Path = DEFAULT_RESULTS_DIR, docs: Path = DOCS, stored_only: bool = False) -> list[Path]:
+    if not stored_only and not Path(results_root).is_dir():
+        raise UserError(f"no results directory {results_root}: run the parts first, or pass --results DIR")
     found = [] if stored_only else collect(results_root, docs)
     if not stored_only:
         from stacklab.report_plots import draw
 
         draw(load_data(docs), docs / "img")
-    pages, _ = render(docs, templates)
+    pages, _ = render(docs)
     written = [write_atomic(docs / name, text) for name, text in pages.items()]
     if not stored_only:
         print(f"report: results found for {', '.join(found) or 'nothing'}")
     return written
-
-
-# The repository's templates, wherever the command runs from (the package is installed editable).
-REPO_TEMPLATES = Path(__file__).resolve().parents[1] / "docs" / "templates"
 
 
 def lab_step(results_root: Path) -> dict[str, Any]:
@@ -164,7 +165,7 @@ def lab_step(results_root: Path) -> dict[str, Any]:
     measured numbers there (that takes an explicit `stacklab report`).
     """
     out = Path(results_root) / "report"
-    build(results_root, out, templates=REPO_TEMPLATES)
+    build(results_root, out)  # no templates under out: the repository's are used
     measured = sorted(load_data(out))
     return {"part": "report", "metric": "sources rendered", "value": f"{len(measured)} of {len(SOURCES)}",
             "results": str(out / "results.md")}

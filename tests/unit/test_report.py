@@ -234,3 +234,15 @@ def test_lab_step_renders_the_lab_results_beside_them_not_into_docs(tmp_path):
     assert "**0.7212**" in out and "not measured yet" in out
     assert (tmp_path / "results" / "report" / "img" / "report_fl_iid_vs_noniid.png").is_file()
     assert (DOCS / "results.md").read_text() == before
+
+
+def test_report_elsewhere_uses_the_repository_templates_and_needs_a_results_dir(tmp_path):
+    docs = tmp_path / "elsewhere"
+    proc = run_cli("report", "--results", tmp_path / "missing", "--docs", docs)
+    assert proc.returncode == 2
+    assert_one_line_error(proc, "no results directory", "--results")
+    results = write_results(tmp_path / "results", {"baseline": fake_results()["baseline"]})
+    proc = run_cli("report", "--results", results, "--docs", docs, check=True)
+    assert "report: results found for baseline" in proc.stdout
+    assert "**0.7212**" in (docs / "results.md").read_text()
+    assert not (docs / "templates").exists()

@@ -144,12 +144,14 @@ def render(docs: Path = DOCS, templates: Path | None = None) -> tuple[dict[str, 
 
 
 def build(results_root: Path = DEFAULT_RESULTS_DIR, docs: Path = DOCS, stored_only: bool = False) -> list[Path]:
-    if not stored_only and not Path(results_root).is_dir():
-        raise UserError(f"no results directory {results_root}: run the parts first, or pass --results DIR")
-    found = [] if stored_only else collect(results_root, docs)
+    """Collect results/ into docs/ (unless stored_only), draw the cross-part plots, render the pages."""
+    found: list[str] = []
     if not stored_only:
         from stacklab.report_plots import draw
 
+        if not Path(results_root).is_dir():
+            raise UserError(f"no results directory {results_root}: run the parts first, or pass --results DIR")
+        found = collect(results_root, docs)
         draw(load_data(docs), docs / "img")
     pages, _ = render(docs)
     written = [write_atomic(docs / name, text) for name, text in pages.items()]

@@ -84,6 +84,7 @@ def fedn_env(cfg: FLConfig, role: str, sec: dict[str, str] | None = None) -> dic
         "HOME": str(home),
         "FEDN_COMPUTE_PACKAGE_DIR": str(cfg.path("controller", "packages")) + "/",
         "TMPDIR": str(_mkdir(cfg.path("tmp", role))),
+        "FEDN_MODEL_DIR": str(_mkdir(cfg.path("tmp", role, "models"))),  # default /tmp/models, shared
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONUNBUFFERED": "1",
         "STACKLAB_FL_STATE": str(cfg.path()),
@@ -213,11 +214,12 @@ def start_s3(cfg: FLConfig, sec: dict[str, str]) -> procs.Proc | None:
         [weed, "server", f"-dir={_mkdir(base / 'data')}", f"-ip={cfg.host}", f"-ip.bind={cfg.host}",
          f"-master.port={cfg.weed_master_port}", f"-volume.port={cfg.weed_volume_port}",
          "-filer", f"-filer.port={cfg.weed_filer_port}", f"-filer.localSocket={base / 'filer.sock'}",
-         "-s3", f"-s3.port={cfg.s3_port}", f"-s3.config={s3_config}",
+         "-s3", f"-s3.port={cfg.s3_port}", f"-s3.config={s3_config}", f"-s3.localSocket={base / 's3.sock'}",
          "-s3.port.iceberg=0", "-s3.port.lance=0",  # extra catalog servers: not needed, ports kept free
          "-iam=false", "-master.telemetry=false", "-master.volumeSizeLimitMB=64",
          "-volume.max=16", "-volume.preStopSeconds=0"],
         ports=(cfg.s3_port, cfg.weed_master_port, cfg.weed_volume_port, cfg.weed_filer_port), cwd=base,
+        env={"TMPDIR": str(_mkdir(base / "tmp"))},  # its other sockets, not in the shared /tmp
     )
     procs.wait_until(proc, lambda: _s3_ready(cfg, sec), "serving S3", timeout=90)
     return proc
@@ -377,6 +379,7 @@ def down(state_dir: Path, log=print) -> list[str]:
         if procs.stop(Path(state_dir).resolve(), proc.name):
             stopped.append(proc.name)
             log(f"fl down: stopped {proc.name} (pid {proc.pid})")
+    _remove_weed_sockets(Path(state_dir).resolve(), stopped)
     left = [f"{p}" for proc in found for p in proc.ports if procs.port_in_use("127.0.0.1", p)]
     if left:
         time.sleep(1.0)
@@ -384,6 +387,18 @@ def down(state_dir: Path, log=print) -> list[str]:
     if left:
         raise UserError(f"port(s) {', '.join(left)} still in use after fl down: something else holds them")
     return stopped
+
+
+def _remove_weed_sockets(state_dir: Path, stopped: list[str]) -> None:
+    """SeaweedFS leaves /tmp/seaweedfs-<role>-grpc-<port>.sock behind (no flag moves them)."""
+    if "s3" not in stopped or not (state_dir / "config.yaml").exists():
+        return
+    from stacklab.federated.config import load_saved
+
+    cfg = load_saved(state_dir)
+    for role, port in (("master", cfg.weed_master_port), ("volume", cfg.weed_volume_port),
+                       ("filer", cfg.weed_filer_port), ("s3", cfg.s3_port)):
+        Path(f"/tmp/seaweedfs-{role}-grpc-{port + 10000}.sock").unlink(missing_ok=True)
 
 
 def status(cfg: FLConfig) -> dict:

@@ -180,6 +180,9 @@ def test_down_leaves_nothing_behind(fed):
     assert not list((fed["state"] / "pids").glob("*.json"))
     for name, port in fed["ports"].items():
         assert _free(port), f"{name} {port} still bound"
+    for role in ("master", "volume", "filer", "s3"):
+        port = fed["ports"]["s3_port" if role == "s3" else f"weed_{role}_port"] + 10000
+        assert not Path(f"/tmp/seaweedfs-{role}-grpc-{port}.sock").exists()
     state = str(fed["state"])
     stray = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
              if any(state in (arg or "") for arg in (p.info["cmdline"] or []))]

@@ -1,8 +1,8 @@
 """Workarounds for FEDn 0.33.0 on a SQL statestore, applied at process start.
 
-One function per upstream problem; each docstring names the bug (numbering of
-/work/shared/notes/fedn-0.33.md and docs/troubleshooting.md) and the version
-it targets. `apply(role)` installs the ones a process of that role needs; the
+One function per upstream problem; each docstring names the bug (numbered as
+in the table of docs/troubleshooting.md, "Federated") and the version it
+targets. `apply(role)` installs the ones a process of that role needs; the
 launcher (stacklab.federated.launch) calls it before FEDn's own entry point.
 Every patch is idempotent and refuses to run on another FEDn version, because
 the code it wraps may have changed there.

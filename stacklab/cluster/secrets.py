@@ -20,6 +20,9 @@ GENERATED = {
     "stacklab_ray_token": lambda: secrets.token_hex(32),
     "stacklab_s3_access_key": lambda: "sl" + secrets.token_hex(8),
     "stacklab_s3_secret_key": lambda: secrets.token_urlsafe(30),
+    # federated/docker-stack.yml: the statestore's password and FEDn's JWT signing key
+    "stacklab_fl_postgres_password": lambda: secrets.token_urlsafe(24),
+    "stacklab_fl_jwt_secret": lambda: secrets.token_urlsafe(48),
 }
 
 

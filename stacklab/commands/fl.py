@@ -58,6 +58,10 @@ def register(subparsers) -> None:
     dash.add_argument("--host", default="127.0.0.1")
     dash.set_defaults(func=cmd_dashboard)
 
+    from stacklab.federated.swarmrun import register_swarm_run
+
+    register_swarm_run(sub)
+
 
 def _overrides(args: argparse.Namespace) -> dict:
     out = {"state_dir": args.state_dir, "n_clients": args.clients, "client_mode": args.mode,

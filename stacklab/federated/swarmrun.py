@@ -1,0 +1,84 @@
+"""`stacklab fl swarm-run`: a session on the deployed federated stack, from the manager.
+
+The session runner is the local one (`stacklab fl run`), executed with
+`docker exec` inside the controller's container: it reaches the API on the
+overlay network, holds the admin token (from the Docker secret) and the
+global test set, and prints each round as it completes. Its results
+directory is then copied back to results/federated_swarm/ (JSON first,
+Markdown and plots as the local run writes them).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from stacklab.errors import UserError
+from stacklab.results import part_dir
+
+PART = "federated"           # the stack's name: `stacklab stack deploy federated`
+STATE_DIR = "/var/lib/stacklab-fl"   # stacklab.federated.swarmnode.STATE_DIR
+
+
+def controller(timeout: float = 300) -> tuple[str, str]:
+    """(node docker host, container id) of the running controller task."""
+    from stacklab.cluster import deploy
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = deploy.service_containers(PART, "controller")
+        if found:
+            return found[0]
+        if time.monotonic() > deadline:
+            raise UserError(f"no running controller of the {PART} stack: `stacklab stack deploy {PART}` "
+                            f"first, then check `stacklab stack ps {PART}`")
+        time.sleep(2)
+
+
+def swarm_run(rounds: int, out: str | Path | None = None, timeout: float = 3600) -> dict:
+    """Run ``rounds`` rounds on the Swarm federation; returns the session's fl.json."""
+    from stacklab.cluster.images import docker
+    from stacklab.cluster.shell import run
+
+    if rounds < 1:
+        raise UserError(f"rounds must be >= 1, not {rounds}: pass --rounds N")
+    host, cid = controller()
+    remote = f"{STATE_DIR}/results/{time.strftime('%Y%m%d-%H%M%S')}"
+    # output not captured: the session's per-round lines reach the terminal as they happen
+    proc = run(docker(host, "exec", cid, "python", "-m", "stacklab.cli", "fl", "run",
+                      "--rounds", str(rounds), "--state-dir", STATE_DIR, "--out", remote),
+               check=False, capture=False, timeout=timeout)
+    if proc.returncode != 0:
+        raise UserError(f"the session in the controller container failed (exit {proc.returncode}): "
+                        f"see the lines above and `docker service logs {PART}_controller`")
+    target = part_dir(out, "federated_swarm")
+    with tempfile.TemporaryDirectory(dir=target) as tmp:
+        run(docker(host, "cp", f"{cid}:{remote}/.", tmp))
+        if not (Path(tmp) / "fl.json").exists():
+            raise UserError(f"the session wrote no fl.json in {remote}: see `docker service logs {PART}_controller`")
+        # complete results only: files replace the earlier run's once all were copied
+        for path in sorted(Path(tmp).iterdir(), key=lambda p: p.name != "fl.json"):
+            dest = target / path.name
+            if path.is_dir():
+                shutil.rmtree(dest, ignore_errors=True)
+            path.replace(dest)
+    result = json.loads((target / "fl.json").read_text())
+    print(f"fl swarm-run: results in {target}")
+    return result
+
+
+def register_swarm_run(sub) -> None:
+    """The `fl swarm-run` subcommand (added to `stacklab fl`'s subparsers)."""
+    parser = sub.add_parser("swarm-run", help="run a session on the deployed Swarm stack (stacklab stack deploy "
+                                              "federated), printing each round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default=None, help="results directory (default results/federated_swarm)")
+    parser.set_defaults(func=cmd_swarm_run)
+
+
+def cmd_swarm_run(args) -> int:
+    swarm_run(args.rounds, args.out)
+    return 0

@@ -43,6 +43,9 @@ def stack(swarm) -> Iterator[Callable[..., None]]:
     deployed: list[str] = []
 
     def _deploy(part: str, **env: str) -> None:
+        # a fresh stack: updating a running one would let the test talk to tasks
+        # that the rolling update is about to replace
+        deploy.remove(part)
         deploy.deploy(part, env=env)
         deployed.append(part)
 

@@ -29,6 +29,7 @@ PARTS: dict[str, list[str]] = {
     "ray_tuning": ["swarm/ray-cluster.yml", "ray_tuning/docker-stack.yml"],
     "ray_train": ["swarm/ray-cluster.yml", "ray_train/docker-stack.yml"],
     "tuning": ["tuning/compose.yaml", "tuning/docker-stack.yml"],
+    "federated": ["federated/docker-stack.yml"],
 }
 # What `stacklab ray submit <part>` runs in the head, and the arguments it adds
 # unless the user gave them: the cluster's shared storage and the results volume.

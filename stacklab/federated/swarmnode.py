@@ -20,6 +20,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from stacklab.cluster import netinfo, secrets
 from stacklab.errors import UserError
@@ -76,7 +77,12 @@ def prepare(state_dir: Path = STATE_DIR) -> tuple[FLConfig, dict[str, str]]:
     sec = read_secrets()
     save_config(cfg)
     write_private(cfg.path("secrets.yaml"), yaml.safe_dump(sec))
-    write_fedn_settings(cfg, sec)
+    path = write_fedn_settings(cfg, sec)
+    store = statestore_override()
+    if store:
+        settings = yaml.safe_load(path.read_text())
+        settings["statestore"] = store
+        write_private(path, yaml.safe_dump(settings, sort_keys=False))
     if cfg.auth:  # the controller and combiner check tokens with it
         os.environ["FEDN_JWT_SECRET_KEY"] = sec["jwt_secret"]
     os.environ.setdefault("FEDN_CONNECT_API_SECURE", "false")
@@ -101,8 +107,35 @@ def wait_for(what: str, host: str, port: int, timeout: float = 600) -> None:
 
 
 def wait_base(cfg: FLConfig) -> None:
-    wait_for("PostgreSQL", cfg.postgres_host, cfg.postgres_port)
-    wait_for("S3", "s3", S3_PORT)
+    store = statestore_override()
+    if store:
+        mongo = store["mongo_config"]
+        wait_for("MongoDB", mongo["host"], mongo["port"])
+    else:
+        wait_for("PostgreSQL", cfg.postgres_host, cfg.postgres_port)
+    endpoint = urlsplit(cfg.s3_endpoint)
+    wait_for("S3", endpoint.hostname or "s3", endpoint.port or S3_PORT)
+
+
+def statestore_override(environ: dict[str, str] | None = None) -> dict | None:
+    """FEDn's statestore section for MongoDB (federated/mongodb.overlay.yml), else None.
+
+    STACKLAB_FL_STATESTORE=MongoDB, MONGO_HOST/MONGO_PORT/MONGO_USER, password
+    from the Docker secret mongo_password.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    kind = environ.get("STACKLAB_FL_STATESTORE", "PostgreSQL")
+    if kind == "PostgreSQL":
+        return None
+    if kind != "MongoDB":
+        raise UserError(f"STACKLAB_FL_STATESTORE={kind!r} is not supported: use PostgreSQL or MongoDB")
+    password = secrets.read("mongo_password")
+    if not password:
+        raise UserError("the MongoDB statestore needs the Docker secret mongo_password: "
+                        "see federated/mongodb.overlay.yml")
+    return {"type": "MongoDB", "mongo_config": {
+        "username": environ.get("MONGO_USER", "fedn"), "password": password,
+        "host": environ.get("MONGO_HOST", "mongo"), "port": int(environ.get("MONGO_PORT", "27017"))}}
 
 
 # -- roles ---------------------------------------------------------------------------

@@ -83,18 +83,48 @@ def deploy(part: str, env: dict[str, str] | None = None) -> None:
     run([*cmd, part], env={"STACKLAB_IMAGE": image(), **(env or {})}, timeout=300)
 
 
-def remove(part: str, wait: bool = True, timeout: float = 120) -> None:
+def remove(part: str, wait: bool = True, timeout: float = 120, volumes: bool = False) -> list[str]:
+    """`docker stack rm`; with ``volumes`` also the stack's named volumes on every node
+    (they hold the data: PostgreSQL, S3). Returns the volumes removed."""
     host = manager()
     run(docker(host, "stack", "rm", part), check=False)
     deadline = time.monotonic() + timeout
+    label = f"label=com.docker.stack.namespace={part}"
     # `stack rm` returns at once; a redeploy must wait for tasks and networks to go.
-    while wait and time.monotonic() < deadline:
-        busy = out(docker(host, "ps", "-aq", "--filter", f"label=com.docker.stack.namespace={part}"))
-        nets = out(docker(host, "network", "ls", "-q", "--filter",
-                          f"label=com.docker.stack.namespace={part}"))
+    while (wait or volumes) and time.monotonic() < deadline:
+        busy = out(docker(host, "ps", "-aq", "--filter", label))
+        nets = out(docker(host, "network", "ls", "-q", "--filter", label))
         if not busy and not nets:
-            return
+            break
         time.sleep(1)
+    return remove_volumes(part, deadline) if volumes else []
+
+
+def node_hosts() -> list[str | None]:
+    """Every node's daemon on the local cluster; on real VMs only the manager's is reachable."""
+    state = local.load_state()
+    return [n["socket"] for n in state["nodes"]] if state and state.get("ready") else [manager()]
+
+
+def remove_volumes(part: str, deadline: float) -> list[str]:
+    """Named volumes live on each node that ran a task: remove them node by node, once
+    the tasks' containers are gone there (a volume in use cannot be removed)."""
+    label = f"label=com.docker.stack.namespace={part}"
+    removed = []
+    for node_host in node_hosts():
+        while True:
+            names = out(docker(node_host, "volume", "ls", "-q", "--filter", label)).split()
+            if not names:
+                break
+            busy = out(docker(node_host, "ps", "-aq", "--filter", label))
+            if not busy:
+                run(docker(node_host, "volume", "rm", *names), check=False)
+                removed += names
+            if time.monotonic() > deadline:
+                raise UserError(f"volumes {', '.join(names)} of {part} still in use: see `docker ps -a` "
+                                "on that node")
+            time.sleep(1)
+    return removed
 
 
 def ps(part: str | None = None) -> str:
@@ -108,11 +138,8 @@ def ps(part: str | None = None) -> str:
 # ---------------------------------------------------------------- tasks
 def service_containers(part: str, service: str) -> list[tuple[str, str]]:
     """(node docker host, container id) of a service's running tasks, on any node."""
-    host = manager()
-    state = local.load_state()
-    hosts = [n["socket"] for n in state["nodes"]] if state and state.get("ready") else [host]
     found = []
-    for node_host in hosts:
+    for node_host in node_hosts():
         ids = out(docker(node_host, "ps", "-q", "--filter",
                          f"label=com.docker.swarm.service.name={part}_{service}")).split()
         found += [(node_host, cid) for cid in ids]

@@ -31,7 +31,9 @@ DOCKER_DIR = REPO / "docker"
 UPSTREAM_BASE = "python:3.11-slim-bookworm"
 LOCAL_BASE = "stacklab-base:bookworm"
 # python3 of bookworm is 3.11: the host's cp311 wheels (and the CPU torch) fit it.
-DEBOOTSTRAP_PACKAGES = "python3,python3-venv,ca-certificates,procps"
+# postgresql-15: the FEDn statestore of the federated stack (Debian's server, as
+# on the host); upstream bases get it from apt in docker/Dockerfile instead.
+DEBOOTSTRAP_PACKAGES = "python3,python3-venv,ca-certificates,procps,postgresql-15"
 DEBIAN_MIRROR = os.environ.get("STACKLAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # What goes into the kit image next to the package: the parts' thin entry scripts.
 KIT_DIRS = ["stacklab", "tuning", "ray_tuning", "ray_train", "federated", "swarm"]
@@ -132,14 +134,16 @@ def base_image(host: str | None, base: str) -> str:
         return os.environ.get("STACKLAB_BASE_IMAGE", UPSTREAM_BASE)
     if base != "local":
         raise UserError(f"unknown base {base!r}: use --base local or --base upstream")
-    if not has_image(host, LOCAL_BASE):
-        tar = local_base_tar()
+    tar = local_base_tar()
+    # tagged by the tarball's key: a changed package list must not reuse an old base
+    ref = f"{LOCAL_BASE}-{tar.stem.rsplit('-', 1)[-1]}"
+    if not has_image(host, ref):
         with tar.open("rb") as handle:
-            proc = subprocess.run(docker(host, "import", "-", LOCAL_BASE), stdin=handle,
+            proc = subprocess.run(docker(host, "import", "-", ref), stdin=handle,
                                   capture_output=True, text=True)
         if proc.returncode:
             raise UserError(f"docker import of the base image failed: {proc.stderr.strip()}")
-    return LOCAL_BASE
+    return ref
 
 
 # ---------------------------------------------------------------- images

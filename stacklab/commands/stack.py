@@ -17,8 +17,11 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _rm(args: argparse.Namespace) -> int:
-    deploy.remove(args.part)
-    print(f"removed stack {args.part} (named volumes and secrets are kept)")
+    gone = deploy.remove(args.part, volumes=args.volumes)
+    if args.volumes:
+        print(f"removed stack {args.part} and its volumes ({', '.join(gone) or 'none'}); secrets are kept")
+    else:
+        print(f"removed stack {args.part} (named volumes and secrets are kept; --volumes drops the volumes)")
     return 0
 
 
@@ -47,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dep.set_defaults(func=_deploy)
     rm = sub.add_parser("rm", help="docker stack rm a part and wait until it is gone")
     rm.add_argument("part")
+    rm.add_argument("--volumes", action="store_true",
+                    help="also delete the stack's named volumes on every node (its data: PostgreSQL, S3)")
     rm.set_defaults(func=_rm)
     ps = sub.add_parser("ps", help="tasks of a part (or all stacks)")
     ps.add_argument("part", nargs="?")

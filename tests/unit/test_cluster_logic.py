@@ -66,3 +66,12 @@ def test_cluster_commands_need_a_cluster(monkeypatch, tmp_path):
     monkeypatch.setattr(local, "STATE_FILE", tmp_path / "state.json")
     with pytest.raises(UserError, match="stacklab cluster up"):
         local.hosts()
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    from tests.conftest import assert_one_line_error, run_cli
+
+    env = {"STACKLAB_CLUSTER_DIR": str(tmp_path), "STACKLAB_DOCKER_HOST": "unix:///nonexistent.sock"}
+    assert_one_line_error(run_cli("stack", "deploy", "nope", env=env), "no stack for part")
+    assert_one_line_error(run_cli("ray", "submit", "nope", env=env), "invalid choice")
+    assert_one_line_error(run_cli("cluster", "up", "--nodes", "0", env=env), "--nodes 0")

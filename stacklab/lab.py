@@ -16,6 +16,7 @@ LAB_STEPS = [
     ("ray_tuning", "stacklab.tune"),
     ("ray_train", "stacklab.train"),
     ("federated", "stacklab.federated.lab"),
+    ("report", "stacklab.report"),
 ]
 
 

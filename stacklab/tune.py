@@ -19,6 +19,7 @@ from stacklab.data.tabular import load_dataset
 from stacklab.errors import UserError
 from stacklab.models import get_model
 from stacklab.results import part_dir, write_atomic, write_json
+from stacklab.space_file import choice_grid, load_space
 from stacklab.tune_search import METRIC, MODE, build_scheduler, build_search
 
 # Tune warns on every experiment-state sync slower than a threshold; our
@@ -35,6 +36,7 @@ class TuneSettings:
     searcher: str = "optuna"
     scheduler: str = "asha"
     trials: int = 16
+    space_file: str | None = None
     folds: int = 5
     seed: int = 0
     cpus_per_trial: int = 1
@@ -84,6 +86,10 @@ def run_tune(settings: TuneSettings) -> dict[str, Any]:
     _validate(settings)
     spec = get_model(settings.model)
     dataset = load_dataset(settings.dataset, settings.data, rows=settings.rows, seed=settings.seed)
+    space, grid, first_config = spec.space, spec.grid, spec.start
+    if settings.space_file:
+        space = load_space(settings.space_file, spec.make(spec.defaults))
+        grid, first_config = choice_grid(space), None
     out_dir = part_dir(settings.out, "ray_tuning")
     storage = ray_session.storage_root(settings.storage, out_dir / "ray")
     name = ray_session.run_name("tune", storage, settings.name, settings.resume,
@@ -122,8 +128,8 @@ def run_tune(settings: TuneSettings) -> dict[str, Any]:
         tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
         searcher, num_samples, param_space = build_search(
-            settings.searcher, spec.space, spec.grid, settings.trials, settings.seed,
-            max_concurrent=max(1, cluster_cpus // settings.cpus_per_trial), start=spec.start,
+            settings.searcher, space, grid, settings.trials, settings.seed,
+            max_concurrent=max(1, cluster_cpus // settings.cpus_per_trial), start=first_config,
             grows=spec.grows,
         )
         if num_samples < settings.trials and settings.searcher == "random":

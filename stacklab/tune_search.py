@@ -83,6 +83,8 @@ def build_search(
             configs.sort(key=lambda c: -float(c.get(grows) or 0))
         return BasicVariantGenerator(points_to_evaluate=configs, random_state=seed), len(configs), space
     if name == "grid":
+        if not grid:
+            raise UserError("--searcher grid needs a space of choices only: use {choice: [...]} for every parameter")
         configs = grid_configs(grid)
         # The space is the grid itself, so no dimension outside it is sampled.
         grid_space = {key: tune.choice(values) for key, values in grid.items()}

@@ -16,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--searcher", default="optuna", choices=SEARCHERS)
     parser.add_argument("--scheduler", default="asha", choices=SCHEDULERS)
     parser.add_argument("--trials", type=positive_int, default=16)
+    parser.add_argument("--space", dest="space_file", default=None,
+                        help="YAML/JSON search space replacing the model's (see stacklab/space_file.py)")
     parser.add_argument("--folds", type=positive_int, default=5)
     parser.add_argument("--cpus-per-trial", type=positive_int, default=1)
     parser.add_argument("--placement", default="PACK", choices=["PACK", "SPREAD"],

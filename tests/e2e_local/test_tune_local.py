@@ -88,3 +88,12 @@ def test_interrupted_run_resumes_without_rerunning_finished_trials(tmp_path: Pat
     assert not done_first & done_second, "finished trials were run again"
     summary = json.loads((tmp_path / "tune.json").read_text())
     assert summary["num_trials"] == 8 and all(t["completed"] for t in summary["trials"])
+
+
+def test_space_file_replaces_the_model_space(local_ray, tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text("n_estimators: {choice: [8, 16]}\nmax_depth: {choice: [3, 5]}\n")
+    summary = run_tune(TuneSettings(model="rf", data="standin", rows=300, folds=3, trials=10,
+                                    searcher="grid", scheduler="fifo", space_file=str(space), out=str(tmp_path)))
+    configs = sorted((t["config"]["n_estimators"], t["config"]["max_depth"]) for t in summary["trials"])
+    assert configs == [(8, 3), (8, 5), (16, 3), (16, 5)]

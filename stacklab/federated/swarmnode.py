@@ -157,11 +157,19 @@ def run_postgres(cfg: FLConfig, sec: dict[str, str]) -> int:
             handle.write(HBA_LINE)
         os.kill(proc.pid, signal.SIGHUP)  # reload pg_hba.conf
     print(f"swarmnode: PostgreSQL serving on :{cfg.postgres_port} (pid {proc.pid})", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: procs.stop(cfg.path(), "postgres"))
+    stopping = []
+
+    def stop(*_: object) -> None:  # docker stop / stack rm: a fast, clean shutdown
+        stopping.append(True)
+        procs.stop(cfg.path(), "postgres")
+
+    signal.signal(signal.SIGTERM, stop)
     while proc.alive():
         time.sleep(1)
+    if stopping:
+        return 0
     print(f"swarmnode: PostgreSQL exited: {procs.last_lines(proc)}", flush=True)
-    return 1
+    return 1  # Swarm restarts the task
 
 
 def run_fedn(role: str, cfg: FLConfig, index: int = 1) -> int:

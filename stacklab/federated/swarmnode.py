@@ -65,11 +65,12 @@ def read_secrets() -> dict[str, str]:
     return values
 
 
-def prepare(state_dir: Path = STATE_DIR) -> tuple[FLConfig, dict[str, str]]:
-    """Write config.yaml + secrets.yaml (0600) + FEDn's settings into the container's state dir."""
+def prepare(role: str, state_dir: Path = STATE_DIR) -> tuple[FLConfig, dict[str, str]]:
+    """Write config.yaml + secrets.yaml (0600) + FEDn's settings into the container's state dir,
+    and set the environment a FEDn process of this role gets under `fl up`."""
     import yaml
 
-    from stacklab.federated.services import write_fedn_settings
+    from stacklab.federated.services import fedn_env, write_fedn_settings
 
     cfg = swarm_config(state_dir)
     cfg.path().mkdir(parents=True, exist_ok=True)
@@ -83,10 +84,9 @@ def prepare(state_dir: Path = STATE_DIR) -> tuple[FLConfig, dict[str, str]]:
         settings = yaml.safe_load(path.read_text())
         settings["statestore"] = store
         write_private(path, yaml.safe_dump(settings, sort_keys=False))
-    if cfg.auth:  # the controller and combiner check tokens with it
-        os.environ["FEDN_JWT_SECRET_KEY"] = sec["jwt_secret"]
-    os.environ.setdefault("FEDN_CONNECT_API_SECURE", "false")
-    os.environ["FEDN_MODEL_DIR"] = str(cfg.path("tmp", "models"))
+    # settings paths, HOME, package/model/temp dirs, FEDN_JWT_SECRET_KEY when auth is on
+    os.environ.update(fedn_env(cfg, role, sec))
+    Path(os.environ["FEDN_COMPUTE_PACKAGE_DIR"]).mkdir(parents=True, exist_ok=True)
     return cfg, sec
 
 
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     role = argv[0]
     try:
-        cfg, sec = prepare()
+        cfg, sec = prepare(role)
         if role == "postgres":
             return run_postgres(cfg, sec)
         if role == "dashboard":

@@ -243,7 +243,7 @@ def summarize(grid: Any, settings: TuneSettings, data: dict, default: dict, stag
 
 
 def lab_step(results_root: Path) -> dict[str, Any]:
-    summary = run_tune(TuneSettings(rows=6000, folds=3, trials=8, searcher="optuna", scheduler="asha",
+    summary = run_tune(TuneSettings(rows=6000, folds=3, trials=12, searcher="optuna", scheduler="asha",
                                     out=str(results_root / "ray_tuning")))
     return {
         "part": "ray_tuning (Optuna + ASHA)",

@@ -1,4 +1,4 @@
-"""`stacklab lab`'s federated step: up, 2 clients, a couple of rounds, down."""
+"""`stacklab lab`'s federated step: up, 2 clients, 5 short rounds, down."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from stacklab.federated.session import run, write_results
 LAB_STATE_DIR = Path("var/fl-lab")
 
 
-def lab_step(results_root: Path, rounds: int = 2, **overrides) -> dict:
+def lab_step(results_root: Path, rounds: int = 5, **overrides) -> dict:
     """Run the federation at a small size on the embedded default; one summary row."""
     tic = time.monotonic()
     cfg = load_config(overrides={"state_dir": LAB_STATE_DIR, "n_clients": 2, "train_per_client": 600,

@@ -73,3 +73,12 @@ def test_stand_in_is_announced_exactly_once(tmp_path):
     proc = run_cli("baseline", "--data", "standin", "--rows", "300", "--folds", "2", "--out", tmp_path,
                    check=True)
     assert proc.stderr.count("NOT the real data") == 1
+
+
+@pytest.mark.parametrize("env, args, fragment", [
+    ({"STACKLAB_RESULTS": "/dev/null/results"}, ["baseline", "--data", "standin", "--rows", "100"],
+     "cannot create results directory"),
+    ({"RAY_ADDRESS": "127.0.0.1:1"}, ["tune", "--data", "standin", "--rows", "200"], "cannot reach"),
+])
+def test_bad_environment_variables_get_one_line(env, args, fragment):
+    assert_one_line_error(run_cli(*args, env=env, timeout=300), fragment)

@@ -24,17 +24,32 @@ STATE_DIR = "/var/lib/stacklab-fl"   # stacklab.federated.swarmnode.STATE_DIR
 
 
 def controller(timeout: float = 300) -> tuple[str, str]:
-    """(node docker host, container id) of the running controller task."""
-    from stacklab.cluster import deploy
+    """(node docker host, container id) of the controller task, once it is healthy.
 
-    deadline = time.monotonic() + timeout
+    Right after `stack deploy` the controller is still waiting for PostgreSQL
+    and S3; Swarm's DNS lists it (and the session runner can reach
+    `controller:8092`) only once its healthcheck passes.
+    """
+    from stacklab.cluster import deploy
+    from stacklab.cluster.images import docker
+    from stacklab.cluster.shell import run
+
+    deadline, said = time.monotonic() + timeout, ""
     while True:
-        found = deploy.service_containers(PART, "controller")
-        if found:
-            return found[0]
+        states = []
+        for host, cid in deploy.service_containers(PART, "controller"):
+            state = run(docker(host, "inspect", "-f", "{{.State.Health.Status}}", cid), check=False).stdout.strip()
+            if state == "healthy":
+                return host, cid
+            states.append(state or "gone")
+        status = ", ".join(states) or "no task running"
         if time.monotonic() > deadline:
-            raise UserError(f"no running controller of the {PART} stack: `stacklab stack deploy {PART}` "
-                            f"first, then check `stacklab stack ps {PART}`")
+            raise UserError(f"the {PART} stack's controller is not healthy after {timeout:.0f} s ({status}): "
+                            f"`stacklab stack deploy {PART}` first, then see `stacklab stack ps {PART}` "
+                            f"and `docker service logs {PART}_controller`")
+        if status != said:
+            print(f"fl swarm-run: waiting for the controller ({status})", flush=True)
+            said = status
         time.sleep(2)
 
 

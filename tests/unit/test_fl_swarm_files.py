@@ -50,6 +50,8 @@ def test_clients_have_their_own_slot_and_the_dashboard_a_host_port():
     ports = services["dashboard"]["ports"]
     assert ports == [{"mode": "host", "target": 8095, "published": 8095, "protocol": "tcp"}]
     assert all("ports" not in s for n, s in services.items() if n != "dashboard")
+    # no hooks service: a name lookup that is never answered would stall round 1
+    assert services["combiner"]["environment"]["HOOK_SERVICE_HOST"].startswith("127.0.0.1:")
 
 
 def test_credentials_are_generated_docker_secrets_and_data_on_named_volumes():

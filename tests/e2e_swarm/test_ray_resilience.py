@@ -21,8 +21,22 @@ SEARCH = ["--searcher", "random", "--scheduler", "fifo", "--trials", "6", "--row
           "--folds", "3", "--no-reuse-actors", "--max-failures", "3"]
 
 
-def completed_trials(part: str, job_id: str) -> int:
-    return deploy.job_logs(part, job_id).count("completed after")
+SAVED_TERMINATED = """
+import os, sys, boto3
+from stacklab.cluster.raynode import export_credentials
+export_credentials(os.environ)
+s3 = boto3.client("s3")
+objs = s3.list_objects_v2(Bucket="stacklab", Prefix=sys.argv[1]).get("Contents", [])
+states = sorted(o["Key"] for o in objs if "experiment_state" in o["Key"])
+body = s3.get_object(Bucket="stacklab", Key=states[-1])["Body"].read().decode() if states else ""
+print(body.count("TERMINATED"))
+"""
+
+
+def saved_terminated(part: str, name: str) -> int:
+    """Trials the experiment state on S3 records as finished (what a resume keeps)."""
+    proc = deploy.head_exec(part, "python", "-c", SAVED_TERMINATED, f"{part}/{name}/", check=False)
+    return int(proc.stdout.strip() or 0) if proc.returncode == 0 else 0
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
@@ -56,9 +70,11 @@ def test_r1_worker_node_killed_mid_tune(stack, tmp_path):
 def test_r2_head_killed_and_run_resumed_from_storage(stack, tmp_path):
     stack("ray_tuning")
     deploy.wait_ray_nodes("ray_tuning", 3, timeout=300)
-    first = deploy.submit("ray_tuning", [*SEARCH, "--name", "r2"], follow=False)
-    wait_for(lambda: completed_trials("ray_tuning", first["job_id"]) >= 2, 600,
-             "two finished trials")
+    deploy.submit("ray_tuning", [*SEARCH, "--name", "r2"], follow=False)
+    # Tune saves its experiment state to S3 periodically: kill once that saved
+    # state (what a resume restores) holds at least two finished trials.
+    wait_for(lambda: saved_terminated("ray_tuning", "r2") >= 2, 600,
+             "two finished trials in the saved experiment state")
     killed_at = time.time()
     run(docker(deploy.manager(), "kill", deploy.head_container("ray_tuning")))
     # Swarm restarts the head (restart_policy any); the workers' raylets lose

@@ -8,6 +8,7 @@ Other parts' Swarm tests (e.g. the FEDn federation) reuse `swarm` and `stack`.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -19,10 +20,20 @@ from stacklab.cluster import deploy, local
 from stacklab.results import write_json
 
 TIMING = Path("results/cluster/e2e_timing.json")
+# One local cluster per machine: a second test session (another engineer's, on
+# a shared dev machine) waits here instead of tearing the cluster down under us.
+LOCK = Path("/run/lock/stacklab-swarm-tests.lock")
 
 
 @pytest.fixture(scope="session")
 def swarm() -> Iterator[dict]:
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    lock = LOCK.open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"\nwaiting for another Swarm test session ({LOCK})", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
     state = local.load_state()
     was_up = bool(state and state.get("ready"))
     start = time.monotonic()
@@ -35,6 +46,7 @@ def swarm() -> Iterator[dict]:
         timing["cluster_down_seconds"] = round(time.monotonic() - start, 1)
     write_json(TIMING, timing)
     print("\nswarm fixture timing: " + json.dumps(timing))
+    lock.close()  # releases the flock
 
 
 @pytest.fixture

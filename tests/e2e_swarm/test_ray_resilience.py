@@ -54,7 +54,7 @@ def tune_json(part: str, info: dict, tmp_path) -> dict:
 def test_r1_worker_node_killed_mid_tune(stack, tmp_path):
     stack("ray_tuning")
     deploy.wait_ray_nodes("ray_tuning", 3, timeout=300)
-    info = deploy.submit("ray_tuning", [*SEARCH, "--name", "r1"], follow=False)
+    info = deploy.submit("ray_tuning", [*SEARCH, "--name", f"r1-{time.time_ns()}"], follow=False)
     wait_for(lambda: "started with configuration" in deploy.job_logs("ray_tuning", info["job_id"]),
              300, "trials to run")
     time.sleep(8)
@@ -70,10 +70,11 @@ def test_r1_worker_node_killed_mid_tune(stack, tmp_path):
 def test_r2_head_killed_and_run_resumed_from_storage(stack, tmp_path):
     stack("ray_tuning")
     deploy.wait_ray_nodes("ray_tuning", 3, timeout=300)
-    deploy.submit("ray_tuning", [*SEARCH, "--name", "r2"], follow=False)
+    name = f"r2-{time.time_ns()}"  # the S3 volume may hold earlier runs
+    deploy.submit("ray_tuning", [*SEARCH, "--name", name], follow=False)
     # Tune saves its experiment state to S3 periodically: kill once that saved
     # state (what a resume restores) holds at least two finished trials.
-    wait_for(lambda: saved_terminated("ray_tuning", "r2") >= 2, 600,
+    wait_for(lambda: saved_terminated("ray_tuning", name) >= 2, 600,
              "two finished trials in the saved experiment state")
     killed_at = time.time()
     run(docker(deploy.manager(), "kill", deploy.head_container("ray_tuning")))
@@ -81,7 +82,7 @@ def test_r2_head_killed_and_run_resumed_from_storage(stack, tmp_path):
     # the old GCS, exit, and are restarted against the new head.
     time.sleep(5)
     deploy.wait_ray_nodes("ray_tuning", 3, timeout=600)
-    second = deploy.submit("ray_tuning", [*SEARCH, "--name", "r2", "--resume"], follow=False)
+    second = deploy.submit("ray_tuning", [*SEARCH, "--name", name, "--resume"], follow=False)
     assert deploy.wait_job("ray_tuning", second["job_id"], timeout=1200) == "SUCCEEDED"
     result = tune_json("ray_tuning", second, tmp_path)
     assert result["num_trials"] == 6 and result["num_errors"] == 0

@@ -33,9 +33,8 @@ S3_PORT = 8333  # stacklab.cluster.s3node
 # The stack's service names: Swarm's DNS (dnsrr) resolves them to task IPs.
 SERVICE_HOSTS = {"host": "controller", "postgres_host": "postgres", "combiner_host": "combiner",
                  "s3_endpoint": f"http://s3:{S3_PORT}"}
-# Docker secret target -> key of the state dir's secrets.yaml
-SECRET_FILES = {"postgres_password": "postgres_password", "s3_access_key": "s3_access_key",
-                "s3_secret_key": "s3_secret_key", "jwt_secret": "jwt_secret"}
+# Docker secrets, each mounted under the same name as its key in the state dir's secrets.yaml
+SECRET_NAMES = ("postgres_password", "s3_access_key", "s3_secret_key", "jwt_secret")
 
 
 def env_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -57,8 +56,8 @@ def swarm_config(state_dir: Path = STATE_DIR, environ: dict[str, str] | None = N
 
 
 def read_secrets() -> dict[str, str]:
-    values = {key: secrets.read(target) for target, key in SECRET_FILES.items()}
-    missing = [target for target, key in SECRET_FILES.items() if not values[key]]
+    values = {name: secrets.read(name) for name in SECRET_NAMES}
+    missing = [name for name in SECRET_NAMES if not values[name]]
     if missing:
         raise UserError(f"Docker secret(s) {', '.join(missing)} not mounted: deploy with "
                         "`stacklab stack deploy federated` (it creates them)")

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import psutil
@@ -23,45 +20,16 @@ import requests
 import yaml
 
 from tests.conftest import assert_one_line_error, run_cli
+from tests.e2e_local.federation import free_ports, local_federation, port_free
 
 pytestmark = pytest.mark.slow
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def free_ports(n: int) -> list[int]:
-    """n ports p with p and p+10000 both free (SeaweedFS takes port+10000 for gRPC)."""
-    picked: list[int] = []
-    while len(picked) < n:
-        p = random.randint(20000, 29999)
-        if p not in picked and _free(p) and _free(p + 10000):
-            picked.append(p)
-    return picked
-
-
 @pytest.fixture(scope="module")
 def fed():
-    # world-searchable parent: PostgreSQL runs as the postgres user when we are root
-    root = Path(tempfile.mkdtemp(prefix="stacklab-fl-"))
-    root.chmod(0o755)
-    state = root / "state"
-    ports = dict(zip(["postgres_port", "s3_port", "weed_master_port", "weed_volume_port", "weed_filer_port",
-                      "controller_port", "combiner_port", "dashboard_port"], free_ports(8), strict=True))
-    sets = [f"--set={k}={v}" for k, v in {**ports, "train_per_client": 500, "test_per_client": 250,
-                                           "global_test": 500, "round_timeout": 120}.items()]
-    proc = run_cli("fl", "up", "--state-dir", state, "--data", "standin", "--auth", *sets, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    yield {"root": root, "state": state, "ports": ports, "out": root / "results"}
-    run_cli("fl", "down", "--state-dir", state, timeout=120)
-    shutil.rmtree(root, ignore_errors=True)
+    with local_federation("stacklab-fl-", {"train_per_client": 500, "test_per_client": 250, "global_test": 500,
+                                           "round_timeout": 120}, "--auth") as federation:
+        yield federation
 
 
 def test_up_reports_healthy_and_status(fed):
@@ -179,7 +147,7 @@ def test_down_leaves_nothing_behind(fed):
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids)
     assert not list((fed["state"] / "pids").glob("*.json"))
     for name, port in fed["ports"].items():
-        assert _free(port), f"{name} {port} still bound"
+        assert port_free(port), f"{name} {port} still bound"
     for role in ("master", "volume", "filer", "s3"):
         port = fed["ports"]["s3_port" if role == "s3" else f"weed_{role}_port"] + 10000
         assert not Path(f"/tmp/seaweedfs-{role}-grpc-{port}.sock").exists()

@@ -5,37 +5,25 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
 from stacklab.federated.api import FednApi
 from tests.conftest import STACKLAB, run_cli
-from tests.e2e_local.test_fl_e2e import free_ports
+from tests.e2e_local.federation import local_federation
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def fed():
-    root = Path(tempfile.mkdtemp(prefix="stacklab-flr-"))
-    root.chmod(0o755)  # PostgreSQL runs as the postgres user when we are root
-    state = root / "state"
-    ports = dict(zip(["postgres_port", "s3_port", "weed_master_port", "weed_volume_port", "weed_filer_port",
-                      "controller_port", "combiner_port"], free_ports(7), strict=True))
-    settings = {**ports, "clients_required": 1, "round_timeout": 25, "train_per_client": 1500,
-                "test_per_client": 200, "global_test": 300, "epochs": 2}
-    proc = run_cli("fl", "up", "--state-dir", state, "--data", "standin",
-                   *[f"--set={k}={v}" for k, v in settings.items()], timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    yield {"root": root, "state": state, "api": FednApi(f"http://127.0.0.1:{ports['controller_port']}")}
-    run_cli("fl", "down", "--state-dir", state, timeout=120)
-    shutil.rmtree(root, ignore_errors=True)
+    settings = {"clients_required": 1, "round_timeout": 25, "train_per_client": 1500, "test_per_client": 200,
+                "global_test": 300, "epochs": 2}
+    with local_federation("stacklab-flr-", settings) as federation:
+        yield {**federation, "api": FednApi(f"http://127.0.0.1:{federation['ports']['controller_port']}")}
 
 
 def _max_round(api: FednApi) -> int:

@@ -4,14 +4,11 @@ upstream-style package (numpy + fedn helpers only, no stacklab import, no python
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_cli
-from tests.e2e_local.test_fl_e2e import free_ports
+from tests.e2e_local.federation import local_federation
 
 pytestmark = pytest.mark.slow
 
@@ -37,18 +34,9 @@ FOREIGN = {
 
 @pytest.fixture(scope="module")
 def fed():
-    root = Path(tempfile.mkdtemp(prefix="stacklab-fls-"))
-    root.chmod(0o755)  # PostgreSQL runs as the postgres user when we are root
-    state = root / "state"
-    ports = dict(zip(["postgres_port", "s3_port", "weed_master_port", "weed_volume_port", "weed_filer_port",
-                      "controller_port", "combiner_port"], free_ports(7), strict=True))
-    settings = {**ports, "train_per_client": 300, "test_per_client": 100, "global_test": 200}
-    proc = run_cli("fl", "up", "--state-dir", state, "--data", "standin", "--mode", "subprocess",
-                   *[f"--set={k}={v}" for k, v in settings.items()], timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    yield {"root": root, "state": state}
-    run_cli("fl", "down", "--state-dir", state, timeout=120)
-    shutil.rmtree(root, ignore_errors=True)
+    settings = {"train_per_client": 300, "test_per_client": 100, "global_test": 200}
+    with local_federation("stacklab-fls-", settings, "--mode", "subprocess") as federation:
+        yield federation
 
 
 def test_cli_clients_run_the_kit_package(fed):

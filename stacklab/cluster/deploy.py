@@ -90,9 +90,11 @@ def remove(part: str, wait: bool = True, timeout: float = 120, volumes: bool = F
     run(docker(host, "stack", "rm", part), check=False)
     deadline = time.monotonic() + timeout
     label = f"label=com.docker.stack.namespace={part}"
-    # `stack rm` returns at once; a redeploy must wait for tasks and networks to go.
+    # `stack rm` returns at once; a redeploy must wait for tasks (on every node we can
+    # reach, not just the manager) and networks to go.
+    hosts = node_hosts()
     while (wait or volumes) and time.monotonic() < deadline:
-        busy = out(docker(host, "ps", "-aq", "--filter", label))
+        busy = any(out(docker(h, "ps", "-aq", "--filter", label)) for h in hosts)
         nets = out(docker(host, "network", "ls", "-q", "--filter", label))
         if not busy and not nets:
             break

@@ -25,6 +25,10 @@ from stacklab.tune_search import METRIC, MODE, build_scheduler, build_search
 # Tune warns on every experiment-state sync slower than a threshold; our
 # storage may be S3 on a shared-CPU machine, where that is expected.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+# Tune's default loggers include TensorBoardX, whose import pulls in torch: 1.7 s
+# of driver CPU before the first trial starts. We keep the CSV and JSON loggers
+# (results and resume read them) and pass them explicitly in the RunConfig.
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
 
 @dataclass
@@ -57,15 +61,15 @@ class TuneSettings:
 
 
 def cv_trainable(config: dict[str, Any], X: np.ndarray, y: np.ndarray, model: str, folds: int,
-                 seed: int, n_jobs: int) -> None:
-    """One Tune trial: report the CV score after every stage (trees or folds)."""
+                 seed: int, n_jobs: int, every_stage: bool) -> None:
+    """One Tune trial: report the CV score after every stage (trees or folds), or once at the end."""
     from ray import tune
     from ray.util import get_node_ip_address
 
     spec = get_model(model)
     where = {"node_ip": get_node_ip_address(), "hostname": socket.gethostname()}
-    for stage in staged_cv(spec, config, X, y, folds, seed, n_jobs):
-        tune.report({METRIC: stage.score, "resource": stage.resource, **where})
+    for stage in staged_cv(spec, config, X, y, folds, seed, n_jobs, every_stage):
+        tune.report({METRIC: stage.score, "resource": stage.resource, "fold_scores": stage.fold_scores, **where})
 
 
 def _validate(settings: TuneSettings) -> None:
@@ -97,26 +101,35 @@ def run_tune(settings: TuneSettings) -> dict[str, Any]:
 
     import ray
     from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     ray_session.connect(settings.address, num_cpus=settings.num_cpus)
     cluster_cpus = int(ray_session.require_cpus(settings.cpus_per_trial, f"--cpus-per-trial {settings.cpus_per_trial}"))
-    stages = stage_count(spec, settings.folds)
+    # Only a scheduler that stops trials early acts on intermediate scores; under FIFO
+    # they would cost a scoring pass each and change nothing.
+    every_stage = settings.scheduler != "fifo"
+    stages = stage_count(spec, settings.folds, every_stage)
+    # One copy of the data in the object store, shared by the trials and the default score.
+    X_ref, y_ref = ray.put(dataset.X), ray.put(dataset.y)
     trainable = tune.with_resources(
         tune.with_parameters(
-            cv_trainable, X=dataset.X, y=dataset.y, model=settings.model, folds=settings.folds,
-            seed=settings.seed, n_jobs=settings.cpus_per_trial,
+            cv_trainable, X=X_ref, y=y_ref, model=settings.model, folds=settings.folds,
+            seed=settings.seed, n_jobs=settings.cpus_per_trial, every_stage=every_stage,
         ),
         tune.PlacementGroupFactory([{"CPU": settings.cpus_per_trial}], strategy=settings.placement),
     )
-    # The default-parameter score on the very same folds, computed beside the trials.
-    default_ref = ray.remote(num_cpus=settings.cpus_per_trial)(_default_score).remote(
-        settings.model, ray.put(dataset.X), ray.put(dataset.y), settings.folds, settings.seed,
-        settings.cpus_per_trial,
-    )
+    # The default-parameter score on the very same folds. The random and model-based
+    # searchers run the defaults as their first trial, which under FIFO always
+    # completes: that trial is the score. Otherwise it is computed beside the trials.
+    default_runs_as_trial = first_config is not None and settings.searcher != "grid" and not every_stage
+    score_default = ray.remote(num_cpus=settings.cpus_per_trial)(_default_score)
+    default_args = (settings.model, X_ref, y_ref, settings.folds, settings.seed, settings.cpus_per_trial)
+    default_ref = None if default_runs_as_trial else score_default.remote(*default_args)
     run_config = tune.RunConfig(
         name=name,
         storage_path=storage,
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+        callbacks=[CSVLoggerCallback(), JsonLoggerCallback()],
     )
     start = time.perf_counter()
     experiment = f"{storage.rstrip('/')}/{name}"
@@ -130,7 +143,7 @@ def run_tune(settings: TuneSettings) -> dict[str, Any]:
         searcher, num_samples, param_space = build_search(
             settings.searcher, space, grid, settings.trials, settings.seed,
             max_concurrent=max(1, cluster_cpus // settings.cpus_per_trial), start=first_config,
-            grows=spec.grows,
+            grows=spec.grows, n_features=dataset.X.shape[1],
         )
         if num_samples < settings.trials and settings.searcher == "random":
             print(f"stacklab: the space has only {num_samples} distinct configs; running each once", flush=True)
@@ -144,22 +157,24 @@ def run_tune(settings: TuneSettings) -> dict[str, Any]:
             ),
             run_config=run_config,
         )
-    grid, interrupted = _fit_noting_interrupt(tuner)
+    result_grid, interrupted = _fit_noting_interrupt(tuner)
     wall = time.perf_counter() - start
-    expected = len(grid) if settings.resume else num_samples
-    if interrupted or len(grid) < expected:
+    expected = len(result_grid) if settings.resume else num_samples
+    if interrupted or len(result_grid) < expected:
         where = "" if settings.storage is None else f" --storage {settings.storage}"
         raise UserError(
             f"the search was interrupted before all {expected} trials finished: "
-            f"continue it with --resume --name {name}{where}"
+            f"continue it with the same command plus --resume --name {name}{where}"
         )
-    default = ray.get(default_ref)
-    summary = summarize(grid, settings, dataset.describe(), default, stages, wall, experiment, cluster_cpus)
+    default = _default_from_trial(result_grid, spec.defaults, first_config, stages) if default_ref is None else None
+    if default is None:
+        default = ray.get(default_ref if default_ref is not None else score_default.remote(*default_args))
+    summary = summarize(result_grid, settings, dataset.describe(), default, stages, wall, experiment, cluster_cpus)
     write_json(out_dir / "tune.json", summary)
     from stacklab.tune_report import tune_markdown, tune_plots
 
     write_atomic(out_dir / "tune.md", tune_markdown(summary))
-    summary["plots"] = [str(p) for p in tune_plots(summary, grid, out_dir)]
+    summary["plots"] = [str(p) for p in tune_plots(summary, result_grid, out_dir)]
     write_json(out_dir / "tune.json", summary)
     return summary
 
@@ -184,6 +199,16 @@ def _fit_noting_interrupt(tuner: Any) -> tuple[Any, bool]:
     return grid, interrupted
 
 
+def _default_from_trial(grid: Any, defaults: dict, start: dict | None, stages: int) -> dict | None:
+    """The default score from the completed trial that ran the default config, if any."""
+    for result in grid:
+        metrics = result.metrics or {}
+        if start and result.config == start and metrics.get("training_iteration") == stages:
+            return {"params": defaults, "accuracy": metrics[METRIC], "fold_scores": metrics["fold_scores"],
+                    "seconds": metrics.get("time_total_s", 0.0)}
+    return None
+
+
 def _default_score(model: str, X: np.ndarray, y: np.ndarray, folds: int, seed: int, n_jobs: int) -> dict:
     spec = get_model(model)
     stage = cv_score(spec, spec.defaults, X, y, folds, seed, n_jobs)
@@ -202,6 +227,7 @@ def summarize(grid: Any, settings: TuneSettings, data: dict, default: dict, stag
             "config": result.config or {},
             "accuracy": metrics.get(METRIC),
             "iterations": metrics.get("training_iteration", 0),
+            "resource": metrics.get("resource"),  # trees grown or folds evaluated by its last report
             "completed": metrics.get("training_iteration", 0) == stages,
             "seconds": metrics.get("time_total_s", 0.0),
             "node_ip": metrics.get("node_ip"),

@@ -60,6 +60,28 @@ def unique_random_configs(
     return configs
 
 
+def forest_cost(config: dict[str, Any], grows: str, n_features: int) -> float:
+    """Relative fit cost of a forest config: trees x features tried per split x distinct rows.
+
+    Only the order matters (longest trials first), so the constants are rough.
+    """
+    trees = float(config.get(grows) or 100)
+    setting = config.get("max_features", "sqrt")
+    if setting in ("sqrt", "auto"):
+        per_split = math.sqrt(n_features)
+    elif setting == "log2":
+        per_split = math.log2(n_features)
+    elif isinstance(setting, float):
+        per_split = setting * n_features
+    elif isinstance(setting, int):
+        per_split = setting
+    else:  # None: every feature
+        per_split = n_features
+    # A bootstrap sample holds about 63% distinct rows; sklearn sorts only those.
+    rows = 0.63 if config.get("bootstrap", True) else 1.0
+    return trees * max(1.0, per_split) * rows
+
+
 def grid_configs(grid: dict[str, list]) -> list[dict[str, Any]]:
     keys = list(grid)
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
@@ -74,13 +96,14 @@ def build_search(
     max_concurrent: int,
     start: dict[str, Any] | None = None,
     grows: str | None = None,
+    n_features: int = 1,
 ) -> tuple[Searcher, int, dict[str, Any]]:
     """(search algorithm, num_samples, param_space) for Tuner; ``start`` is tried first."""
     if name == "random":
         configs = unique_random_configs(space, trials, seed, first=start)
         if grows:
             # Longest first: the last trials are then short, so no CPU idles long at the end.
-            configs.sort(key=lambda c: -float(c.get(grows) or 0))
+            configs.sort(key=lambda c: -forest_cost(c, grows, n_features))
         return BasicVariantGenerator(points_to_evaluate=configs, random_state=seed), len(configs), space
     if name == "grid":
         if not grid:

@@ -9,7 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from sklearn.model_selection import cross_val_score
 
+from stacklab.cv import fold_splitter
+from stacklab.data.tabular import load_dataset
 from stacklab.models import get_model
 from stacklab.tune import TuneSettings, run_tune
 from tests.conftest import REPO, STACKLAB
@@ -58,8 +61,18 @@ def test_asha_spends_less_compute_than_fifo_on_the_same_configs(local_ray, tmp_p
     common = dict(model="rf", data="standin", rows=700, folds=3, trials=8, searcher="random", seed=4)
     fifo = run_tune(TuneSettings(**common, scheduler="fifo", out=str(tmp_path / "fifo")))
     asha = run_tune(TuneSettings(**common, scheduler="asha", out=str(tmp_path / "asha")))
-    iterations = lambda s: sum(t["iterations"] for t in s["trials"])  # noqa: E731
-    assert iterations(asha) < iterations(fifo) == 8 * 4
+    # FIFO reports once, at the full size; ASHA reports per stage and stops some trials early.
+    assert [t["iterations"] for t in fifo["trials"]] == [1] * 8
+    assert max(t["iterations"] for t in asha["trials"]) == 4
+    trees = lambda s: sum(t["resource"] for t in s["trials"])  # noqa: E731
+    assert trees(asha) < trees(fifo) == sum(t["config"]["n_estimators"] for t in fifo["trials"])
+    # Under FIFO the default score is the first trial's (the defaults); under ASHA it is
+    # computed beside the trials. Both equal sklearn's CV of the defaults on the same folds.
+    spec = get_model("rf")
+    data = load_dataset("covtype", "standin", rows=700, seed=4)
+    expected = cross_val_score(spec.make(spec.defaults, seed=4), data.X, data.y, cv=fold_splitter(3, 4))
+    for summary in (fifo, asha):
+        assert summary["default"]["fold_scores"] == pytest.approx(list(expected), abs=1e-12)
 
 
 def test_interrupted_run_resumes_without_rerunning_finished_trials(tmp_path: Path):

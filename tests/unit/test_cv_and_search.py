@@ -46,6 +46,18 @@ def test_staged_cv_final_stage_equals_cross_val_score(data, model, params) -> No
     assert [s.resource for s in stages] == sorted({s.resource for s in stages})
 
 
+@pytest.mark.parametrize("model", ["rf", "knn"])
+def test_final_stage_only_gives_the_same_score_in_one_stage(data, model) -> None:
+    X, y = data
+    spec = get_model(model)
+    params = {"n_estimators": 24} if spec.grows else {}
+    every = list(staged_cv(spec, params, X, y, folds=3, seed=5))
+    final = list(staged_cv(spec, params, X, y, folds=3, seed=5, every_stage=False))
+    assert len(final) == 1 and final[0].index == 1
+    assert final[0].fold_scores == pytest.approx(every[-1].fold_scores, abs=1e-12)
+    assert final[0].resource == every[-1].resource
+
+
 def test_forest_stages_grow_to_the_configured_size(data) -> None:
     X, y = data
     stages = list(staged_cv(get_model("rf"), {"n_estimators": 80}, X, y, folds=3))
@@ -93,3 +105,23 @@ def test_every_registered_model_fits_its_defaults(model, data) -> None:
     X, y = data
     estimator = get_model(model).make(get_model(model).defaults, n_jobs=1, seed=0).fit(X, y)
     assert (estimator.predict(X[:10]) >= 1).all()
+
+
+def test_forest_cost_ranks_trees_features_and_bootstrap() -> None:
+    from stacklab.tune_search import forest_cost
+
+    def cost(**config):
+        return forest_cost({"n_estimators": 100, "bootstrap": False, **config}, "n_estimators", 54)
+
+    assert cost(n_estimators=200) == 2 * cost()
+    assert cost(max_features=None) > cost(max_features=0.5) > cost(max_features="sqrt") > cost(max_features="log2")
+    assert cost(bootstrap=True) < cost()
+
+
+def test_random_search_runs_the_costliest_forest_configs_first() -> None:
+    from stacklab.tune_search import forest_cost
+
+    searcher, num_samples, _ = build_search("random", get_model("rf").space, {}, 12, 0, 2,
+                                            grows="n_estimators", n_features=54)
+    costs = [forest_cost(c, "n_estimators", 54) for c in searcher._points_to_evaluate]
+    assert len(costs) == num_samples == 12 and costs == sorted(costs, reverse=True)

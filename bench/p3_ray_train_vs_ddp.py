@@ -11,7 +11,7 @@ Each is run --repeats times, alternating, and the fastest counts (the cores
 may be shared with other work).
 Writes the figures to results/bench/p3.json.
 
-    .venv/bin/python bench/p3_ray_train_vs_ddp.py [--data standin] [--epochs 3] [--limit-train 6000]
+    .venv/bin/python bench/p3_ray_train_vs_ddp.py [--data standin] [--epochs 3] [--limit-train 60000]
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ def main() -> None:
     parser.add_argument("--data", default="auto")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--limit-train", type=int, default=None)
-    parser.add_argument("--limit-test", type=int, default=None)
+    # MNIST's own sizes: the offline stand-in is generated at that size too
+    parser.add_argument("--limit-train", type=int, default=60000)
+    parser.add_argument("--limit-test", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=2, help="runs of each; the fastest counts")
     parser.add_argument("--ray-niceness", type=int, default=0,
                         help="nice value of Ray's workers (Ray's own default is 15)")

@@ -92,6 +92,11 @@ def test_stand_in_is_deterministic_and_learnable_shape(capsys):
     assert abs(float(x.mean())) < 0.5 and x.min() == pytest.approx(-mnist.MEAN / mnist.STD, abs=1e-5)
 
 
+def test_stand_in_grows_to_the_size_asked_for():
+    x, y, info = mnist.load_mnist("standin", "train", limit=9000)
+    assert x.shape == (9000, 1, 28, 28) and info["n"] == 9000 and set(np.unique(y)) == set(range(10))
+
+
 def test_uint8_round_trip_is_exact():
     x, _, _ = mnist.load_mnist("standin", "test", limit=200)
     pixels = mnist.to_uint8(x)

@@ -7,6 +7,7 @@ set -euo pipefail
 PROFILE=${1:-all}
 PACKAGES=(
   docker.io          # the Docker engine (only the CLI ships on a new machine)
+  docker-compose     # `docker-compose up` of tuning/compose.yaml (Debian has no compose plugin)
   iproute2 iptables  # network namespaces + bridge for the local multi-node Swarm
   debootstrap        # a local Debian base image: no registry is reachable
   postgresql         # FEDn statestore

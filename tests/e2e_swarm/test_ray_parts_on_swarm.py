@@ -91,3 +91,27 @@ def test_tuning_baseline_runs_in_its_container(stack):
     assert deploy.wait_batch("tuning", "baseline", timeout=600) == "complete"
     logs = deploy.service_logs("tuning", "baseline")
     assert "3-fold CV on 2000 rows: accuracy 0." in logs, logs[-2000:]
+
+
+def test_tuning_baseline_with_docker_compose_on_one_machine(swarm):
+    """tuning/compose.yaml as a one-machine user runs it: `docker-compose up` (no Swarm
+    involved: plain containers on one node's engine), then `down -v`."""
+    import os
+    import subprocess
+
+    from tests.conftest import REPO
+
+    host = deploy.node_hosts()[-1]
+    compose = ["docker-compose", "-H", host, "-f", str(REPO / "tuning" / "compose.yaml"), "-p", "stacklabcompose"]
+    env = {**os.environ, "STACKLAB_IMAGE": deploy.image(), "TUNING_ARGS": "--rows 1500 --folds 3"}
+    try:
+        up = subprocess.run([*compose, "up", "--abort-on-container-exit", "--exit-code-from", "baseline"],
+                            env=env, capture_output=True, text=True, timeout=600)
+        assert up.returncode == 0, (up.stdout + up.stderr)[-2000:]
+        assert "3-fold CV on 1500 rows: accuracy 0." in up.stdout, up.stdout[-2000:]
+    finally:
+        down = subprocess.run([*compose, "down", "-v"], env=env, capture_output=True, text=True, timeout=300)
+    assert down.returncode == 0, down.stderr[-2000:]
+    leftover = subprocess.run(["docker", "-H", host, "ps", "-aq", "--filter", "label=com.docker.compose.project=stacklabcompose"],
+                              capture_output=True, text=True, timeout=60)
+    assert leftover.stdout.strip() == ""

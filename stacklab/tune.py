@@ -56,7 +56,9 @@ class TuneSettings:
 
     @classmethod
     def smoke(cls, **overrides: Any) -> TuneSettings:
-        base = {"rows": 1400, "folds": 3, "trials": 4, "searcher": "random"}
+        # A fresh actor per trial: reused actors would run a smoke test's ~1 s
+        # trials on whichever node started first, hiding how Ray places them.
+        base = {"rows": 1400, "folds": 3, "trials": 4, "searcher": "random", "reuse_actors": False}
         return cls(**{**base, **overrides})
 
 

@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", default=None, help="experiment name (default tune-<timestamp>)")
     parser.add_argument("--resume", action="store_true", help="continue the latest (or --name) run")
     parser.add_argument("--max-failures", type=int, default=2, help="retries of a trial whose node died")
-    parser.add_argument("--no-reuse-actors", dest="reuse_actors", action="store_false")
+    parser.add_argument("--reuse-actors", action=argparse.BooleanOptionalAction, default=None,
+                        help="reuse trial actors between trials (default: yes; no with --smoke-test)")
     parser.add_argument("--smoke-test", action="store_true", help="tiny run for CI")
     parser.set_defaults(func=run)
 
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from stacklab.tune import TuneSettings, run_tune
 
-    fields = {k: v for k, v in vars(args).items() if k in TuneSettings.__dataclass_fields__}
+    fields = {k: v for k, v in vars(args).items() if k in TuneSettings.__dataclass_fields__ and v is not None}
     settings = TuneSettings.smoke(**{k: v for k, v in fields.items() if k not in ("rows", "folds", "trials")}) \
         if args.smoke_test else TuneSettings(**fields)
     summary = run_tune(settings)

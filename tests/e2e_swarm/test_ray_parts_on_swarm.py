@@ -34,10 +34,8 @@ def test_ray_tuning_trials_spread_over_worker_nodes(stack, tmp_path):
     stack("ray_tuning")
     ips = deploy.wait_ray_nodes("ray_tuning", 3, timeout=300)
     assert len(set(ips)) == 3                          # head + 2 workers, distinct tasks
-    # Actor reuse lets a 4-trial smoke test finish on the first worker's actor;
-    # without it every trial gets a fresh actor and Ray spreads them.
-    proc = run_cli("ray", "submit", "--out", tmp_path, "ray_tuning", "--",
-                   "--smoke-test", "--no-reuse-actors", timeout=900)
+    # exactly the user's command: --smoke-test gives every trial a fresh actor
+    proc = run_cli("ray", "submit", "--out", tmp_path, "ray_tuning", "--", "--smoke-test", timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "SUCCEEDED" in proc.stdout
     result = json.loads((tmp_path / "tune.json").read_text())

@@ -125,3 +125,25 @@ def test_random_search_runs_the_costliest_forest_configs_first() -> None:
                                             grows="n_estimators", n_features=54)
     costs = [forest_cost(c, "n_estimators", 54) for c in searcher._points_to_evaluate]
     assert len(costs) == num_samples == 12 and costs == sorted(costs, reverse=True)
+
+
+class _Captured(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("args", "reuse"), [
+    ([], True), (["--smoke-test"], False), (["--smoke-test", "--reuse-actors"], True), (["--no-reuse-actors"], False),
+])
+def test_smoke_test_gives_every_trial_a_fresh_actor_unless_asked(monkeypatch, args, reuse) -> None:
+    import stacklab.tune
+    from stacklab.cli import run
+
+    def capture(settings):
+        raise _Captured(settings)
+
+    monkeypatch.setattr(stacklab.tune, "run_tune", capture)
+    with pytest.raises(_Captured) as caught:
+        run(["tune", *args])
+    settings = caught.value.args[0]
+    assert settings.reuse_actors is reuse
+    assert (settings.trials, settings.rows) == ((4, 1400) if "--smoke-test" in args else (16, None))

@@ -168,9 +168,13 @@ def run_tune(settings: TuneSettings) -> dict[str, Any]:
             f"the search was interrupted before all {expected} trials finished: "
             f"continue it with the same command plus --resume --name {name}{where}"
         )
-    default = _default_from_trial(result_grid, spec.defaults, first_config, stages) if default_ref is None else None
+    default = None
+    if default_ref is None:
+        default = _default_from_trial(result_grid, spec.defaults, first_config, stages)
+        if default is None:  # the defaults trial failed: score them now
+            default_ref = score_default.remote(*default_args)
     if default is None:
-        default = ray.get(default_ref if default_ref is not None else score_default.remote(*default_args))
+        default = ray.get(default_ref)
     summary = summarize(result_grid, settings, dataset.describe(), default, stages, wall, experiment, cluster_cpus)
     write_json(out_dir / "tune.json", summary)
     from stacklab.tune_report import tune_markdown, tune_plots
@@ -201,11 +205,11 @@ def _fit_noting_interrupt(tuner: Any) -> tuple[Any, bool]:
     return grid, interrupted
 
 
-def _default_from_trial(grid: Any, defaults: dict, start: dict | None, stages: int) -> dict | None:
+def _default_from_trial(grid: Any, defaults: dict, start: dict, stages: int) -> dict | None:
     """The default score from the completed trial that ran the default config, if any."""
     for result in grid:
         metrics = result.metrics or {}
-        if start and result.config == start and metrics.get("training_iteration") == stages:
+        if result.config == start and metrics.get("training_iteration") == stages:
             return {"params": defaults, "accuracy": metrics[METRIC], "fold_scores": metrics["fold_scores"],
                     "seconds": metrics.get("time_total_s", 0.0)}
     return None

@@ -9,7 +9,9 @@ import json
 import pytest
 
 from stacklab.cluster import deploy
-from tests.conftest import run_cli
+from stacklab.cluster.images import docker
+from stacklab.cluster.shell import out, run
+from tests.conftest import REPO, run_cli
 from tests.e2e_swarm.conftest import exec_in
 
 pytestmark = [pytest.mark.swarm, pytest.mark.slow]
@@ -94,22 +96,15 @@ def test_tuning_baseline_runs_in_its_container(stack):
 def test_tuning_baseline_with_docker_compose_on_one_machine(swarm):
     """tuning/compose.yaml as a one-machine user runs it: `docker-compose up` (no Swarm
     involved: plain containers on one node's engine), then `down -v`."""
-    import os
-    import subprocess
-
-    from tests.conftest import REPO
-
     host = deploy.node_hosts()[-1]
     compose = ["docker-compose", "-H", host, "-f", str(REPO / "tuning" / "compose.yaml"), "-p", "stacklabcompose"]
-    env = {**os.environ, "STACKLAB_IMAGE": deploy.image(), "TUNING_ARGS": "--rows 1500 --folds 3"}
+    env = {"STACKLAB_IMAGE": deploy.image(), "TUNING_ARGS": "--rows 1500 --folds 3"}
     try:
-        up = subprocess.run([*compose, "up", "--abort-on-container-exit", "--exit-code-from", "baseline"],
-                            env=env, capture_output=True, text=True, timeout=600)
+        up = run([*compose, "up", "--abort-on-container-exit", "--exit-code-from", "baseline"],
+                 check=False, env=env, timeout=600)
         assert up.returncode == 0, (up.stdout + up.stderr)[-2000:]
         assert "3-fold CV on 1500 rows: accuracy 0." in up.stdout, up.stdout[-2000:]
     finally:
-        down = subprocess.run([*compose, "down", "-v"], env=env, capture_output=True, text=True, timeout=300)
+        down = run([*compose, "down", "-v"], check=False, env=env, timeout=300)
     assert down.returncode == 0, down.stderr[-2000:]
-    leftover = subprocess.run(["docker", "-H", host, "ps", "-aq", "--filter", "label=com.docker.compose.project=stacklabcompose"],
-                              capture_output=True, text=True, timeout=60)
-    assert leftover.stdout.strip() == ""
+    assert out(docker(host, "ps", "-aq", "--filter", "label=com.docker.compose.project=stacklabcompose")) == ""

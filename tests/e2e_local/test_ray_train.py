@@ -51,6 +51,18 @@ def test_two_workers_train_and_loss_falls(first_run):
         assert (Path(settings.out) / name).stat().st_size > 0
 
 
+def test_run_starts_no_preemption_watcher(first_run):
+    # stacklab.train turns the watcher off (one actor process less per run);
+    # the setting must reach Train's controller, which decides whether to start it.
+    import ray
+
+    # The state API needs the dashboard, which the test session's Ray leaves out;
+    # the GCS actor table underneath it holds the same records.
+    classes = [a["ActorClassName"] for a in ray._private.state.actors().values()]
+    assert "TrainController" in classes and "RayTrainWorker" in classes
+    assert "PreemptionWatcher" not in classes
+
+
 def test_checkpoint_reloads_and_predicts(first_run, idx_dir):
     _, summary = first_run
     model = load_trained(summary["checkpoint"])

@@ -104,6 +104,14 @@ def test_uint8_round_trip_is_exact():
     assert np.array_equal(mnist.normalise(pixels), x)
 
 
+def test_normalise_is_mnist_mean_std_of_every_pixel_value():
+    pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
+    x = mnist.normalise(pixels)
+    assert x.dtype == np.float32 and x.shape == (1, 1, 16, 16)
+    expected = (np.arange(256) / 255.0 - 0.1307) / 0.3081
+    assert np.allclose(x.ravel(), expected, atol=1e-6)
+
+
 @pytest.mark.parametrize("iid", [True, False])
 def test_partition_disjoint_and_covering(iid):
     labels = np.random.default_rng(0).integers(0, 10, 3000)

@@ -164,7 +164,7 @@ def test_fake_results_render_with_every_figure_traced(tmp_path, tmp_docs):
     assert "**22.2%** (absolute)" in out                                          # IID 0.8765 - non-IID 0.6543
     assert "| subprocess | 3 | 2.2 s | 1.1 s | **6.8 s** | 0.8125 |" in out and "12.35 times" in out
     assert "took 61.5 s; tearing it down 9.5 s" in out
-    assert "| 30 | 1.08 |" in out and "about 21 epochs" in out                     # P3 projection
+    assert "| 30 | 1.08 |" in out and "target ratio: about 21." in out               # P3 projection
     assert "a 3-epoch run would take 1.88 times" in pages["answers.md"]
     assert "spread from 0.4200 to 0.5100" in pages["answers.md"] and "ranged from 0.4600 to 0.5300" in pages["answers.md"]
     for png in ("report_tuned_vs_default.png", "report_train_scaling.png", "report_fl_iid_vs_noniid.png",

@@ -23,12 +23,31 @@ PART = "federated"           # the stack's name: `stacklab stack deploy federate
 STATE_DIR = "/var/lib/stacklab-fl"   # stacklab.federated.swarmnode.STATE_DIR
 
 
+def _api_by_name_url() -> str:
+    from stacklab.federated.config import FLConfig
+    from stacklab.federated.swarmnode import SERVICE_HOSTS
+
+    return f"http://{SERVICE_HOSTS['host']}:{FLConfig().controller_port}/health"
+
+
+def _answers_by_name(host: str, cid: str) -> bool:
+    """Does the API answer at the service name, from inside the container, as the session will call it?"""
+    from stacklab.cluster.images import docker
+    from stacklab.cluster.shell import run
+
+    probe = ("import sys, urllib.request\n"
+             f"try: sys.exit(urllib.request.urlopen({_api_by_name_url()!r}, timeout=3).status != 200)\n"
+             "except OSError: sys.exit(1)")
+    return run(docker(host, "exec", cid, "python", "-c", probe), check=False).returncode == 0
+
+
 def controller(timeout: float = 300) -> tuple[str, str]:
-    """(node docker host, container id) of the controller task, once it is healthy.
+    """(node docker host, container id) of the controller task, once the session can use it.
 
     Right after `stack deploy` the controller is still waiting for PostgreSQL
-    and S3; Swarm's DNS lists it (and the session runner can reach
-    `controller:8092`) only once its healthcheck passes.
+    and S3; Swarm's DNS lists it only once its healthcheck passes, and the
+    name resolves a moment after that (measured: a session started at
+    "healthy" once found `controller:8092` unreachable), so both are waited for.
     """
     from stacklab.cluster import deploy
     from stacklab.cluster.images import docker
@@ -40,11 +59,13 @@ def controller(timeout: float = 300) -> tuple[str, str]:
         for host, cid in deploy.service_containers(PART, "controller"):
             state = run(docker(host, "inspect", "-f", "{{.State.Health.Status}}", cid), check=False).stdout.strip()
             if state == "healthy":
-                return host, cid
+                if _answers_by_name(host, cid):
+                    return host, cid
+                state = "healthy, not yet answering as controller"
             states.append(state or "gone")
         status = ", ".join(states) or "no task running"
         if time.monotonic() > deadline:
-            raise UserError(f"the {PART} stack's controller is not healthy after {timeout:.0f} s ({status}): "
+            raise UserError(f"the {PART} stack's controller is not ready after {timeout:.0f} s ({status}): "
                             f"`stacklab stack deploy {PART}` first, then see `stacklab stack ps {PART}` "
                             f"and `docker service logs {PART}_controller`")
         if status != said:

@@ -1,0 +1,43 @@
+"""`fl swarm-run` starts the session only once the API answers at its service name."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from stacklab.cluster import deploy, shell
+from stacklab.errors import UserError
+from stacklab.federated import swarmrun
+
+
+@pytest.fixture
+def fake_controller(monkeypatch):
+    """One controller container that is healthy; the name probe fails `misses` times, then answers."""
+    state = {"misses": 2, "probes": 0, "health": "healthy"}
+
+    def run(cmd, check=True, **_):
+        if "inspect" in cmd:
+            return SimpleNamespace(returncode=0, stdout=state["health"] + "\n")
+        assert "exec" in cmd and "http://controller:8092/health" in cmd[-1]
+        state["probes"] += 1
+        return SimpleNamespace(returncode=0 if state["probes"] > state["misses"] else 1, stdout="")
+
+    monkeypatch.setattr(deploy, "service_containers", lambda part, service: [("tcp://node1", "cid1")])
+    monkeypatch.setattr(shell, "run", run)
+    monkeypatch.setattr(swarmrun.time, "sleep", lambda s: None)
+    return state
+
+
+def test_waits_until_the_name_answers(fake_controller, capsys):
+    assert swarmrun.controller(timeout=60) == ("tcp://node1", "cid1")
+    assert fake_controller["probes"] == 3
+    assert "healthy, not yet answering as controller" in capsys.readouterr().out
+
+
+def test_never_answering_is_one_clear_error(fake_controller, monkeypatch):
+    fake_controller["misses"] = 10**9
+    clock = iter(range(0, 10**6, 50))
+    monkeypatch.setattr(swarmrun.time, "monotonic", lambda: next(clock))
+    with pytest.raises(UserError, match=r"not ready after 60 s \(healthy, not yet answering as controller\)"):
+        swarmrun.controller(timeout=60)

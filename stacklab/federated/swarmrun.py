@@ -27,7 +27,8 @@ def _api_by_name_url() -> str:
     from stacklab.federated.config import FLConfig
     from stacklab.federated.swarmnode import SERVICE_HOSTS
 
-    return f"http://{SERVICE_HOSTS['host']}:{FLConfig().controller_port}/health"
+    # the URL the session inside the container calls (swarmnode.swarm_config sets host the same way)
+    return f"{FLConfig(host=SERVICE_HOSTS['host']).api_url}/health"
 
 
 def _answers_by_name(host: str, cid: str) -> bool:

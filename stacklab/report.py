@@ -34,6 +34,7 @@ SOURCES: dict[str, tuple[str, str]] = {
                   " && stacklab fl down"),
     "p1_p2": ("bench/p1_p2.json", "python bench/p1_p2_tune.py"),
     "p3": ("bench/p3.json", "python bench/p3_ray_train_vs_ddp.py"),
+    "p3_startup": ("bench/p3_startup.json", "python bench/p3_startup.py"),
     "p4": ("bench/p4_fl.json", "python bench/p4_fl_round_overhead.py"),
     "p5_p6": ("bench/p5_p6.json", "python bench/p5_p6_swarm.py"),
     # tabulated when {"cpus_per_node": int, "runs": [{"nodes", "wall_seconds", "trials", ...}]}

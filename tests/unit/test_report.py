@@ -116,6 +116,11 @@ def fake_results() -> dict[str, dict]:
                "ratio_ray_over_ddp_wall": 1.9876, "ratio_ray_over_ddp_loop": 0.9123, "ray_extra_fixed_seconds": 9.25,
                "speedup_2_over_1_worker_wall": 0.8765, "speedup_2_over_1_worker_loop": 1.0432, "target": "<= 1.05",
                "epochs_to_reach_1_05": 21.4567, "projected_ratio_by_epochs": {"1": 2.5432, "3": 1.8765, "30": 1.0765}},
+        "p3_startup": {"workers": 2, "repeats": 3, "ddp": {"wall_seconds": 3.25},
+                       "ray_train": {"wall_seconds": 9.75, "to_first_line_seconds": 7.5, "in_function_seconds": 1.25,
+                                     "after_return_seconds": 1.0},
+                       "ray_extra_fixed_seconds": 6.5, "ratio_startup": 3.0,
+                       "p3_floor": {"epochs": 2, "ddp_wall_seconds": 7.5, "ratio": 1.8667, "measured_ratio": 1.9876}},
         "p4": {"benchmark": "P4", "target_s": 1.0, "rounds": 3, "subprocess_over_inprocess": 12.3456,
                "results": [{"mode": m, "rounds": 3, "overhead_s": o, "round_s": 2.25, "client_own_s": 1.125,
                             "final_accuracy": 0.8125, "per_round": []} for m, o in (("inprocess", 0.55),
@@ -165,7 +170,11 @@ def test_fake_results_render_with_every_figure_traced(tmp_path, tmp_docs):
     assert "| subprocess | 3 | 2.2 s | 1.1 s | **6.8 s** | 0.8125 |" in out and "12.35 times" in out
     assert "took 61.5 s; tearing it down 9.5 s" in out
     assert "| 30 | 1.08 |" in out and "target ratio: about 21." in out               # P3 projection
+    assert "| Ray Train (`fit()`) | 9.8 s | 7.5 s | 1.2 s | 1.0 s |" in out                # P3 start-up split
+    assert "could not go below **1.87**" in out and "measured there: 1.99" in out
     assert "a 3-epoch run would take 1.88 times" in pages["answers.md"]
+    assert "7.5 s of it before\nthe training function's first line" in pages["answers.md"]
+    assert "the 2-epoch run could not go below 1.87." in pages["answers.md"]
     assert "spread from 0.4200 to 0.5100" in pages["answers.md"] and "ranged from 0.4600 to 0.5300" in pages["answers.md"]
     for png in ("report_tuned_vs_default.png", "report_train_scaling.png", "report_fl_iid_vs_noniid.png",
                 "report_tune_scaling.png"):
@@ -192,7 +201,7 @@ def test_missing_sources_say_how_to_measure_them(tmp_path, tmp_docs):
     report.build(write_results(tmp_path / "results", partial), tmp_docs)
     out = (tmp_docs / "results.md").read_text()
     assert "**0.7777**" in out
-    for key in ("train", "fl_noniid", "scaling", "p3", "p4"):
+    for key in ("train", "fl_noniid", "scaling", "p3", "p3_startup", "p4"):
         assert f"_not measured yet: run `{report.SOURCES[key][1]}`, then `stacklab report`._" in out, key
     answers = (tmp_docs / "answers.md").read_text()
     assert f"not measured yet: run `{report.SOURCES['fl_noniid'][1]}`" in answers

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 
 import numpy as np
 
 import stacklab.train  # noqa: F401 - the kit's RAY_TRAIN_* defaults, as in a real run
+from stacklab.commands.common import positive_int
 from stacklab.ddp_baseline import run_ddp
+from stacklab.errors import UserError
 from stacklab.results import part_dir, read_json, write_json
 
 
@@ -71,11 +74,17 @@ def floor_ratio(ddp_wall: float, extra_fixed: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each; the fastest counts")
+    parser.add_argument("--workers", type=positive_int, default=2)
+    parser.add_argument("--repeats", type=positive_int, default=3, help="runs of each; the fastest counts")
     parser.add_argument("--p3", default=None, help="P3 results to compare with (default results/bench/p3.json)")
     parser.add_argument("--out", default=None, help="default results/bench")
     args = parser.parse_args()
+    # Read before measuring: a bad file should not cost the two minutes of runs.
+    p3_path = part_dir(None, "bench") / "p3.json" if args.p3 is None else args.p3
+    try:
+        p3 = read_json(p3_path) if args.p3 or os.path.isfile(p3_path) else None
+    except UserError as exc:
+        sys.exit(f"bench: {exc}")
 
     os.environ["RAY_worker_niceness"] = "0"  # as in bench/p3_ray_train_vs_ddp.py
     import ray
@@ -104,9 +113,7 @@ def main() -> None:
         "ray_extra_fixed_seconds": extra,
         "ratio_startup": ray_best["wall_seconds"] / ddp_best["wall_seconds"],
     }
-    p3_path = part_dir(None, "bench") / "p3.json" if args.p3 is None else args.p3
-    if os.path.isfile(p3_path):
-        p3 = read_json(p3_path)
+    if p3 is not None:
         ddp_wall = p3["rows"][0]["wall_seconds"]
         figures["p3_floor"] = {"epochs": p3["epochs"], "ddp_wall_seconds": ddp_wall,
                                "ratio": floor_ratio(ddp_wall, extra), "measured_ratio": p3["ratio_ray_over_ddp_wall"]}

@@ -27,10 +27,11 @@ import os
 import tempfile
 import time
 
-from stacklab.data.mnist import load_mnist
+# Only what the DDP processes need at module level: mp.spawn re-imports this
+# file in each of them, and heavier imports here (Ray, the data loaders) would
+# count as DDP start-up.
 from stacklab.ddp_baseline import run_ddp
 from stacklab.results import part_dir, write_json
-from stacklab.train import TrainSettings, run_training
 
 
 def loop_seconds(epochs: list[dict]) -> float:
@@ -62,6 +63,9 @@ def epochs_to_reach(target: float, ray: dict, ddp: dict, epochs_run: int) -> flo
 
 
 def main() -> None:
+    from stacklab.data.mnist import load_mnist
+    from stacklab.train import TrainSettings, run_training
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="auto")
     parser.add_argument("--epochs", type=int, default=14, help="default: PyTorch's MNIST example's 14")

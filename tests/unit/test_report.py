@@ -120,7 +120,8 @@ def fake_results() -> dict[str, dict]:
                        "ray_train": {"wall_seconds": 9.75, "to_first_line_seconds": 7.5, "in_function_seconds": 1.25,
                                      "after_return_seconds": 1.0},
                        "ray_extra_fixed_seconds": 6.5, "ratio_startup": 3.0,
-                       "p3_floor": {"epochs": 2, "ddp_wall_seconds": 7.5, "ratio": 1.8667, "measured_ratio": 1.9876}},
+                       "p3_floor": {"epochs": 2, "ddp_wall_seconds": 7.5, "ratio": 1.8667, "measured_ratio": 1.9876,
+                                    "epochs_to_reach_1_05_at_parity": 41.5}},
         "p4": {"benchmark": "P4", "target_s": 1.0, "rounds": 3, "subprocess_over_inprocess": 12.3456,
                "results": [{"mode": m, "rounds": 3, "overhead_s": o, "round_s": 2.25, "client_own_s": 1.125,
                             "final_accuracy": 0.8125, "per_round": []} for m, o in (("inprocess", 0.55),
@@ -174,7 +175,8 @@ def test_fake_results_render_with_every_figure_traced(tmp_path, tmp_docs):
     assert "could not go below **1.87**" in out and "measured there: 1.99" in out
     assert "a 3-epoch run would take 1.88 times" in pages["answers.md"]
     assert "7.5 s of it before\nthe training function's first line" in pages["answers.md"]
-    assert "the 2-epoch run could not go below 1.87." in pages["answers.md"]
+    assert "the 2-epoch run could not go below 1.87,\nand reaching the target ratio would take about 42 epochs." in pages["answers.md"]
+    assert "ratio reaches the target from about 42 epochs of that size" in out
     assert "spread from 0.4200 to 0.5100" in pages["answers.md"] and "ranged from 0.4600 to 0.5300" in pages["answers.md"]
     for png in ("report_tuned_vs_default.png", "report_train_scaling.png", "report_fl_iid_vs_noniid.png",
                 "report_tune_scaling.png"):

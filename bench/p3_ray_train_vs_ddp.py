@@ -32,6 +32,7 @@ import time
 # count as DDP start-up.
 from stacklab.ddp_baseline import run_ddp
 from stacklab.results import part_dir, write_json
+from stacklab.run_length import epochs_to_reach, projected_ratio, split
 
 
 def loop_seconds(epochs: list[dict]) -> float:
@@ -41,25 +42,6 @@ def loop_seconds(epochs: list[dict]) -> float:
 def row(name: str, wall: float, epochs: list[dict]) -> dict:
     return {"run": name, "wall_seconds": wall, "loop_seconds": loop_seconds(epochs),
             "test_accuracy": epochs[-1]["test_accuracy"], "samples_per_s": epochs[-1]["samples_per_s"]}
-
-
-def split(r: dict, epochs: int) -> tuple[float, float]:
-    """(fixed seconds, loop seconds per epoch) of one run: wall = fixed + epochs * per_epoch."""
-    return r["wall_seconds"] - r["loop_seconds"], r["loop_seconds"] / epochs
-
-
-def projected_ratio(ray: dict, ddp: dict, epochs_run: int, epochs: int) -> float:
-    (fr, lr), (fd, ld) = split(ray, epochs_run), split(ddp, epochs_run)
-    return (fr + epochs * lr) / (fd + epochs * ld)
-
-
-def epochs_to_reach(target: float, ray: dict, ddp: dict, epochs_run: int) -> float | None:
-    """Fewest epochs at which ray/ddp wall <= target (None: never, the loop itself is slower)."""
-    (fr, lr), (fd, ld) = split(ray, epochs_run), split(ddp, epochs_run)
-    gap, gain = fr - target * fd, target * ld - lr
-    if gap <= 0:
-        return 0.0
-    return gap / gain if gain > 0 else None
 
 
 def main() -> None:

@@ -30,7 +30,8 @@ import numpy as np
 # file in each of them, and a heavier import here would count as DDP start-up.
 from stacklab.ddp_baseline import run_ddp
 from stacklab.errors import UserError
-from stacklab.results import part_dir, read_json, write_json
+from stacklab.results import DEFAULT_RESULTS_DIR, part_dir, read_json, write_json
+from stacklab.run_length import at_loop_parity, epochs_to_reach, projected_ratio
 
 SETTLE_SECONDS = 3.0
 
@@ -69,16 +70,6 @@ def ddp_startup(workers: int) -> dict[str, float]:
     return {"wall_seconds": run_ddp(tiny, tiny, workers=workers, epochs=0, threads=1)["wall_seconds"]}
 
 
-def floor_ratio(ddp_wall: float, extra_fixed: float) -> float:
-    """Ray Train / DDP wall of a run whose DDP wall is ddp_wall, if only the fixed costs differed."""
-    return (ddp_wall + extra_fixed) / ddp_wall
-
-
-def epochs_at_parity(extra_fixed: float, ddp_fixed: float, ddp_epoch: float, target: float = 1.05) -> float:
-    """Fewest epochs for Ray Train / DDP wall <= target when only the fixed costs differ."""
-    return max(0.0, (extra_fixed / (target - 1) - ddp_fixed) / ddp_epoch)
-
-
 def main() -> None:
     import stacklab.train  # noqa: F401 - the kit's RAY_TRAIN_* defaults, as in a real run
     from stacklab.commands.common import positive_int
@@ -90,7 +81,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="default results/bench")
     args = parser.parse_args()
     # Read before measuring: a bad file should not cost the two minutes of runs.
-    p3_path = part_dir(None, "bench") / "p3.json" if args.p3 is None else args.p3
+    p3_path = DEFAULT_RESULTS_DIR / "bench" / "p3.json" if args.p3 is None else args.p3
     try:
         p3 = read_json(p3_path) if args.p3 or os.path.isfile(p3_path) else None
     except UserError as exc:
@@ -128,11 +119,12 @@ def main() -> None:
         "ratio_startup": ray_best["wall_seconds"] / ddp_best["wall_seconds"],
     }
     if p3 is not None:
-        ddp_wall, ddp_loop = p3["rows"][0]["wall_seconds"], p3["rows"][0]["loop_seconds"]
+        ddp, epochs = p3["rows"][0], p3["epochs"]
+        parity = at_loop_parity(ddp, extra)
         figures["p3_floor"] = {
-            "epochs": p3["epochs"], "ddp_wall_seconds": ddp_wall,
-            "ratio": floor_ratio(ddp_wall, extra), "measured_ratio": p3["ratio_ray_over_ddp_wall"],
-            "epochs_to_reach_1_05_at_parity": epochs_at_parity(extra, ddp_wall - ddp_loop, ddp_loop / p3["epochs"])}
+            "epochs": epochs, "ddp_wall_seconds": ddp["wall_seconds"],
+            "ratio": projected_ratio(parity, ddp, epochs, epochs), "measured_ratio": p3["ratio_ray_over_ddp_wall"],
+            "epochs_to_reach_1_05_at_parity": epochs_to_reach(1.05, parity, ddp, epochs)}
     path = write_json(part_dir(args.out, "bench") / "p3_startup.json", figures)
 
     print(f"\nP3 start-up alone, {args.workers} workers (fastest of {args.repeats} alternating runs):")

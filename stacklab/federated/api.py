@@ -85,6 +85,39 @@ class FednApi:
         except requests.RequestException:
             return False
 
+    def wait_healthy(self, grace: float = 60.0, probe_timeout: float = 5.0,
+                     log: Callable[[str], None] | None = None) -> None:
+        """Return once /health answers 200; one-line UserError if it does not within ``grace`` s.
+
+        A refused connection fails at once: nothing listens, so waiting cannot
+        help. A slow or failing answer is waited out: FEDn 0.33 serves the API
+        with 2 sync gunicorn workers (one per CPU), and in the seconds after a
+        fresh deploy both can sit in the clients' /clients/add calls, whose
+        gRPC lookup of a combiner not yet in Swarm's DNS blocks (measured on
+        the local Swarm: /health timed out at 2 s twice in the first 5 s after
+        the controller turned healthy, then answered in 0.01 s).
+        """
+        deadline, said = time.monotonic() + grace, False
+        while True:
+            try:
+                response = requests.get(f"{self.url}/health", timeout=probe_timeout)
+                if response.status_code == 200:
+                    return
+                why = f"answers HTTP {response.status_code}"
+            except requests.Timeout:
+                why = f"did not answer /health within {probe_timeout:.0f} s"
+            except requests.ConnectionError as exc:
+                if _refused(exc):
+                    raise UserError(f"FEDn API at {self.url} is unreachable: run `stacklab fl up` first") from None
+                why = "cannot be reached yet"
+            if time.monotonic() > deadline:
+                raise UserError(f"FEDn API at {self.url} {why} after {grace:.0f} s of retries: "
+                                "check `stacklab fl status` and the controller log") from None
+            if log and not said:
+                log(f"fl run: FEDn API at {self.url} {why}; retrying for up to {grace:.0f} s")
+                said = True
+            time.sleep(1.0)
+
     def online_clients(self) -> list[dict]:
         return [c for c in self.list("clients") if c.get("status") in ("online", "available")]
 
@@ -107,3 +140,13 @@ def _message(response: requests.Response) -> str:
         return str(data.get("message", data))[:200]
     except ValueError:
         return response.text.strip()[:200] or response.reason
+
+
+def _refused(exc: requests.ConnectionError) -> bool:
+    """Was the connection refused? requests wraps it: MaxRetryError.reason -> NewConnectionError <- the OSError."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    while reason is not None:
+        if isinstance(reason, ConnectionRefusedError):
+            return True
+        reason = reason.__cause__ or reason.__context__
+    return False

@@ -189,8 +189,7 @@ def run(cfg: FLConfig, rounds: int, log: Callable[[str], None] = print, name: st
     if rounds < 1:
         raise UserError(f"rounds must be >= 1, not {rounds}: pass --rounds N")
     api = FednApi.from_config(cfg)
-    if not api.healthy():
-        raise UserError(f"FEDn API at {cfg.api_url} is unreachable: run `stacklab fl up` first")
+    api.wait_healthy(log=log)
     t0 = time.monotonic()
     name = name or time.strftime("stacklab-%Y%m%d-%H%M%S")
     pkg = build_package(cfg.package_dir, cfg.path("package.tgz"))

@@ -91,10 +91,9 @@ class FednApi:
 
         A refused connection fails at once: nothing listens, so waiting cannot
         help. A slow or failing answer is waited out: FEDn 0.33 serves the API
-        with 2 sync gunicorn workers (one per CPU), and in the seconds after a
-        fresh deploy both can sit in the clients' /clients/add calls, whose
-        gRPC lookup of a combiner not yet in Swarm's DNS blocks (measured on
-        the local Swarm: /health timed out at 2 s twice in the first 5 s after
+        with sync gunicorn workers, one per CPU, and one slow request per
+        worker leaves /health unanswered (on the Swarm, before the clients
+        waited for the combiner: timed out at 2 s twice in the first 5 s after
         the controller turned healthy, then answered in 0.01 s).
         """
         deadline, said = time.monotonic() + grace, False

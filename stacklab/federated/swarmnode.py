@@ -181,6 +181,10 @@ def run_fedn(role: str, cfg: FLConfig, index: int = 1) -> int:
 
         prepare_partitions(cfg)
     if role == "client":
+        # Joining before the combiner is in DNS stalls the API: /clients/add looks the
+        # combiner's name up (forwarded to the node's unreachable resolvers) in one of
+        # its 2 sync workers, so two clients left /health unanswered for seconds.
+        wait_for("combiner", cfg.combiner_host, cfg.combiner_port)
         os.environ["STACKLAB_FL_CLIENT_DIR"] = str(cfg.client_dir(index))
         os.chdir(cfg.client_dir(index))  # its own working dir: FEDn unpacks into ./package
         return launch.main(["client", "--state-dir", str(cfg.path()), "--index", str(index)])

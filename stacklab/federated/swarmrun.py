@@ -42,20 +42,6 @@ def _answers_by_name(host: str, cid: str) -> bool:
     return run(docker(host, "exec", cid, "python", "-c", probe), check=False).returncode == 0
 
 
-def _health(host: str, cid: str) -> str:
-    from stacklab.cluster.images import docker
-    from stacklab.cluster.shell import run
-
-    return run(docker(host, "inspect", "-f", "{{.State.Health.Status}}", cid), check=False).stdout.strip() or "gone"
-
-
-def _combiner_state() -> str:
-    from stacklab.cluster import deploy
-
-    states = [_health(host, cid) for host, cid in deploy.service_containers(PART, "combiner")]
-    return ", ".join(states) or "no task running"
-
-
 def controller(timeout: float = 300) -> tuple[str, str]:
     """(node docker host, container id) of the controller task, once the session can use it.
 
@@ -63,26 +49,21 @@ def controller(timeout: float = 300) -> tuple[str, str]:
     and S3; Swarm's DNS lists it only once its healthcheck passes, and the
     name resolves a moment after that (measured: a session started at
     "healthy" once found `controller:8092` unreachable), so both are waited for.
-    The combiner must be healthy too: until its name is in DNS, each client's
-    /clients/add holds one of the API's two sync workers in a blocking lookup
-    of `combiner`, and the API stops answering for seconds.
     """
     from stacklab.cluster import deploy
+    from stacklab.cluster.images import docker
+    from stacklab.cluster.shell import run
 
     deadline, said = time.monotonic() + timeout, ""
     while True:
         states = []
         for host, cid in deploy.service_containers(PART, "controller"):
-            state = _health(host, cid)
+            state = run(docker(host, "inspect", "-f", "{{.State.Health.Status}}", cid), check=False).stdout.strip()
             if state == "healthy":
-                combiner = _combiner_state()
-                if combiner != "healthy":
-                    state = f"healthy; combiner {combiner}"
-                elif _answers_by_name(host, cid):
+                if _answers_by_name(host, cid):
                     return host, cid
-                else:
-                    state = "healthy, not yet answering as controller"
-            states.append(state)
+                state = "healthy, not yet answering as controller"
+            states.append(state or "gone")
         status = ", ".join(states) or "no task running"
         if time.monotonic() > deadline:
             raise UserError(f"the {PART} stack's controller is not ready after {timeout:.0f} s ({status}): "

@@ -104,3 +104,25 @@ def test_prepare_refuses_missing_secrets(monkeypatch, tmp_path):
     monkeypatch.setattr(secrets, "SECRETS_DIR", tmp_path / "none")
     with pytest.raises(UserError, match="stack deploy federated"):
         swarmnode.read_secrets()
+
+
+@pytest.mark.parametrize("role, waits", [
+    ("client", ["PostgreSQL", "S3", "combiner"]),      # not before the combiner: /clients/add would stall the API
+    ("combiner", ["PostgreSQL", "S3"]),
+    ("controller", ["PostgreSQL", "S3"]),
+])
+def test_start_order_waits(role, waits, monkeypatch, tmp_path):
+    from stacklab.federated import launch, task
+
+    seen: list[tuple[str, str, int]] = []
+    monkeypatch.setattr(swarmnode, "wait_for", lambda what, host, port: seen.append((what, host, port)))
+    monkeypatch.setattr(task, "prepare_partitions", lambda cfg: None)
+    monkeypatch.setattr(launch, "main", lambda argv: seen.append(("launch", argv[0], 0)) or 0)
+    monkeypatch.chdir(tmp_path)                          # the client chdirs into its own dir
+    monkeypatch.setenv("STACKLAB_FL_CLIENT_DIR", "")     # and sets this: restored afterwards
+    cfg = swarmnode.swarm_config(tmp_path, {})
+    cfg.client_dir(1).mkdir(parents=True)
+    assert swarmnode.run_fedn(role, cfg) == 0
+    assert [what for what, _, _ in seen] == [*waits, "launch"]
+    if role == "client":
+        assert seen[2] == ("combiner", "combiner", 12080)

@@ -12,6 +12,9 @@ PACKAGES=(
   debootstrap        # a local Debian base image: no registry is reachable
   postgresql         # FEDn statestore
   chromium           # dashboard screenshot test
+  qemu-system-x86 qemu-utils  # `stacklab vm`: real VMs (KVM where it boots, else TCG)
+  cloud-image-utils genisoimage  # cloud-localds: NoCloud seed ISOs from cloud-cfg.txt
+  e2fsprogs          # mkfs.ext4 -d: the VM disk image from a rootfs, no loop mount
 )
 [ "$PROFILE" = local ] && PACKAGES=(postgresql)  # FEDn statestore of the local federation
 missing=()

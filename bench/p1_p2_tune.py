@@ -22,12 +22,12 @@ from pathlib import Path
 
 from sklearn.model_selection import cross_val_score
 
-from stacklab.cv import fold_splitter
+from stacklab.core.results import part_dir, write_json
 from stacklab.data.tabular import load_dataset
-from stacklab.models import get_model
-from stacklab.results import part_dir, write_json
-from stacklab.tune import TuneSettings, run_tune
-from stacklab.tune_search import unique_random_configs
+from stacklab.tabular.cv import fold_splitter
+from stacklab.tabular.models import get_model
+from stacklab.tabular.search import unique_random_configs
+from stacklab.tabular.tune import TuneSettings, run_tune
 
 
 def compute_to_reach(summary: dict, target: float) -> float | None:

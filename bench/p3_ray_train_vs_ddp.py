@@ -27,12 +27,13 @@ import os
 import tempfile
 import time
 
+from stacklab.core.results import part_dir, write_json
+
 # Only what the DDP processes need at module level: mp.spawn re-imports this
 # file in each of them, and heavier imports here (Ray, the data loaders) would
 # count as DDP start-up.
-from stacklab.ddp_baseline import run_ddp
-from stacklab.results import part_dir, write_json
-from stacklab.run_length import epochs_to_reach, projected_ratio, split
+from stacklab.mnist.ddp_baseline import run_ddp
+from stacklab.mnist.run_length import epochs_to_reach, projected_ratio, split
 
 
 def loop_seconds(epochs: list[dict]) -> float:
@@ -46,7 +47,7 @@ def row(name: str, wall: float, epochs: list[dict]) -> dict:
 
 def main() -> None:
     from stacklab.data.mnist import load_mnist
-    from stacklab.train import TrainSettings, run_training
+    from stacklab.mnist.train import TrainSettings, run_training
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="auto")

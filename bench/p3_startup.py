@@ -26,23 +26,24 @@ import time
 
 import numpy as np
 
+from stacklab.core.errors import UserError
+from stacklab.core.results import DEFAULT_RESULTS_DIR, part_dir, read_json, write_json
+
 # Only what the DDP processes need at module level: mp.spawn re-imports this
 # file in each of them, and a heavier import here would count as DDP start-up.
-from stacklab.ddp_baseline import run_ddp
-from stacklab.errors import UserError
-from stacklab.results import DEFAULT_RESULTS_DIR, part_dir, read_json, write_json
-from stacklab.run_length import at_loop_parity, epochs_to_reach, projected_ratio
+from stacklab.mnist.ddp_baseline import run_ddp
+from stacklab.mnist.run_length import at_loop_parity, epochs_to_reach, projected_ratio
 
 SETTLE_SECONDS = 3.0
 
 
 def _startup_only(config: dict) -> dict[str, float]:
-    """Ray Train's side: what stacklab.train.train_worker does before its first epoch."""
+    """Ray Train's side: what stacklab.mnist.train.train_worker does before its first epoch."""
     entered = time.time()
     import ray.train.torch
     import torch
 
-    from stacklab.mnist_model import MnistCNN
+    from stacklab.mnist.model import MnistCNN
 
     torch.set_num_threads(config["threads"])
     ray.train.torch.prepare_model(MnistCNN())
@@ -65,13 +66,13 @@ def ray_startup(storage: str, name: str, workers: int) -> dict[str, float]:
 
 
 def ddp_startup(workers: int) -> dict[str, float]:
-    """mp.spawn -> join of stacklab.ddp_baseline with zero epochs: spawn, imports, Gloo group, DDP wrap."""
+    """mp.spawn -> join of stacklab.mnist.ddp_baseline with zero epochs: spawn, imports, Gloo group, DDP wrap."""
     tiny = (np.zeros((workers, 1, 28, 28), np.float32), np.zeros(workers, np.int64))
     return {"wall_seconds": run_ddp(tiny, tiny, workers=workers, epochs=0, threads=1)["wall_seconds"]}
 
 
 def main() -> None:
-    import stacklab.train  # noqa: F401 - the kit's RAY_TRAIN_* defaults, as in a real run
+    import stacklab.mnist.train  # noqa: F401 - the kit's RAY_TRAIN_* defaults, as in a real run
     from stacklab.commands.common import positive_int
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -16,11 +16,11 @@ import statistics
 import sys
 from pathlib import Path
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
+from stacklab.core.results import part_dir, write_json
 from stacklab.federated.config import load_config
-from stacklab.federated.services import down, up
+from stacklab.federated.local.federation import down, up
 from stacklab.federated.session import run
-from stacklab.results import part_dir, write_json
 
 TARGET_S = 1.0
 

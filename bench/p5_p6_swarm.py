@@ -24,7 +24,7 @@ from pathlib import Path
 
 from stacklab.cluster import deploy, images, local
 from stacklab.cluster.shell import run
-from stacklab.results import part_dir, write_json
+from stacklab.core.results import part_dir, write_json
 
 PART = "ray_tuning"
 # P1's search (16 RF configs, 3-fold CV on train.csv-sized data): big enough that

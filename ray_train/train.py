@@ -1,7 +1,7 @@
 """What `ray job submit --working-dir ray_train -- python train.py ...` runs.
 
 Thin on purpose: all logic is in the installed stacklab package
-(stacklab.train); this only forwards the arguments to `stacklab train`.
+(stacklab.mnist.train); this only forwards the arguments to `stacklab train`.
 """
 
 import sys

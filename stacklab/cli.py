@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str] | None = None) -> int:
-    from stacklab.errors import UserError
+    from stacklab.core.errors import UserError
 
     args = build_parser().parse_args(argv)
     try:

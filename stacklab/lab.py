@@ -7,16 +7,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stacklab.errors import UserError
-from stacklab.results import DEFAULT_RESULTS_DIR, markdown_table, write_atomic, write_json
+from stacklab.core.errors import UserError
+from stacklab.core.results import DEFAULT_RESULTS_DIR, markdown_table, write_atomic, write_json
 
 # (part, module with lab_step(results_root) -> summary row), in the lab's order.
 LAB_STEPS = [
-    ("tuning", "stacklab.baseline"),
-    ("ray_tuning", "stacklab.tune"),
-    ("ray_train", "stacklab.train"),
+    ("tuning", "stacklab.tabular.baseline"),
+    ("ray_tuning", "stacklab.tabular.tune"),
+    ("ray_train", "stacklab.mnist.train"),
     ("federated", "stacklab.federated.lab"),
-    ("report", "stacklab.report"),
+    ("report", "stacklab.report.pages"),
 ]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from stacklab.cluster import deploy
 from stacklab.cluster.shell import need_tool, run
-from stacklab.results import part_dir, write_json
+from stacklab.core.results import part_dir, write_json
 
 
 def check_stacks() -> list[dict[str, Any]]:

@@ -19,9 +19,8 @@ from typing import Any
 import yaml
 
 from stacklab.cluster import local, secrets
-from stacklab.cluster.images import REPO, docker, log
-from stacklab.cluster.shell import out, run
-from stacklab.errors import UserError
+from stacklab.cluster.shell import REPO, docker, log, out, run
+from stacklab.core.errors import UserError
 
 # part -> its stack files, merged in this order by `docker stack deploy -c ... -c ...`.
 # A part not listed here deploys <part>/docker-stack.yml alone.

@@ -23,10 +23,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from stacklab.cluster.shell import need_tool, out, run
-from stacklab.errors import UserError
+from stacklab.cluster.shell import REPO, cache_dir, docker, log, need_tool, out, run
+from stacklab.core.errors import UserError
 
-REPO = Path(__file__).resolve().parents[2]
 DOCKER_DIR = REPO / "docker"
 UPSTREAM_BASE = "python:3.11-slim-bookworm"
 LOCAL_BASE = "stacklab-base:bookworm"
@@ -41,28 +40,12 @@ KIT_SKIP = {"__pycache__", "results", ".pytest_cache", "package"}
 TORCH = "torch==2.13.0"  # pinned CPU wheel; installed first so nothing pulls a CUDA build
 
 
-def log(msg: str) -> None:
-    print(f"stacklab: {msg}", file=sys.stderr, flush=True)
-
-
-def cache_dir(*parts: str) -> Path:
-    root = Path(os.environ.get("STACKLAB_CACHE", Path.home() / ".cache" / "stacklab"))
-    path = root.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _digest(*chunks: bytes | str) -> str:
     h = hashlib.sha256()
     for chunk in chunks:
         h.update(chunk.encode() if isinstance(chunk, str) else chunk)
         h.update(b"\0")
     return h.hexdigest()[:12]
-
-
-def docker(host: str | None, *args: str) -> list[str]:
-    """A docker CLI command line for one daemon (None: the caller's DOCKER_HOST/default)."""
-    return ["docker", *(["-H", host] if host else []), *args]
 
 
 def has_image(host: str | None, ref: str) -> bool:

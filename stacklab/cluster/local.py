@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stacklab.cluster.images import REPO, log
-from stacklab.cluster.shell import need_tool, out, run
-from stacklab.errors import UserError
+from stacklab.cluster.shell import REPO, log, need_tool, out, run
+from stacklab.core.errors import UserError
 
 STATE_DIR = Path(os.environ.get("STACKLAB_CLUSTER_DIR", "/var/lib/stacklab-cluster"))
 RUN_DIR = Path(os.environ.get("STACKLAB_CLUSTER_RUN", "/run/stacklab-cluster"))

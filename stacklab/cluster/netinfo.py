@@ -7,7 +7,7 @@ import socket
 import struct
 import time
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 
 SIOCGIFADDR = 0x8915
 

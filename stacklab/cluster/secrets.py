@@ -11,8 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-from stacklab.cluster.images import docker
-from stacklab.cluster.shell import run
+from stacklab.cluster.shell import docker, run
 
 SECRETS_DIR = Path(os.environ.get("STACKLAB_SECRETS_DIR", "/run/secrets"))
 # name -> generator of a fresh value

@@ -1,13 +1,34 @@
-"""Running external tools (docker, ip, iptables, ...) with one-line errors."""
+"""Running external tools (docker, ip, iptables, ...) with one-line errors, and where the kit lives."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def log(msg: str) -> None:
+    print(f"stacklab: {msg}", file=sys.stderr, flush=True)
+
+
+def cache_dir(*parts: str) -> Path:
+    """A folder under the kit's cache ($STACKLAB_CACHE, default ~/.cache/stacklab), created."""
+    root = Path(os.environ.get("STACKLAB_CACHE", Path.home() / ".cache" / "stacklab"))
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def docker(host: str | None, *args: str) -> list[str]:
+    """A docker CLI command line for one daemon (None: the caller's DOCKER_HOST/default)."""
+    return ["docker", *(["-H", host] if host else []), *args]
 
 
 def need_tool(name: str, hint: str) -> str:

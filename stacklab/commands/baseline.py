@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from stacklab.commands.common import add_data_args, positive_int
-from stacklab.models import MODELS
+from stacklab.tabular.models import MODELS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stacklab.baseline import run_baseline
+    from stacklab.tabular.baseline import run_baseline
 
     result = run_baseline(args.data, args.dataset, args.model, args.folds, args.seed, args.n_jobs, args.rows, args.out)
     print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from stacklab.cluster import local
-from stacklab.results import markdown_table
+from stacklab.core.results import markdown_table
 
 
 def _up(args: argparse.Namespace) -> int:

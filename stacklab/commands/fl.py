@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 
 
 def register(subparsers) -> None:
@@ -58,7 +58,7 @@ def register(subparsers) -> None:
     dash.add_argument("--host", default="127.0.0.1")
     dash.set_defaults(func=cmd_dashboard)
 
-    from stacklab.federated.swarmrun import register_swarm_run
+    from stacklab.federated.swarm.run import register_swarm_run
 
     register_swarm_run(sub)
 
@@ -76,7 +76,7 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from stacklab.federated.config import load_config
-    from stacklab.federated.services import up
+    from stacklab.federated.local.federation import up
 
     up(load_config(args.config, _overrides(args)))
     return 0
@@ -96,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from stacklab.federated.config import load_saved
-    from stacklab.federated.services import status
+    from stacklab.federated.local.federation import status
 
     info = status(load_saved(args.state_dir))
     if args.json:
@@ -115,7 +115,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     from stacklab.federated.config import DEFAULT_STATE_DIR
-    from stacklab.federated.services import down
+    from stacklab.federated.local.federation import down
 
     stopped = down(args.state_dir or DEFAULT_STATE_DIR)
     print(f"fl down: {len(stopped)} process(es) stopped; no port left open")
@@ -124,7 +124,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_restart(args: argparse.Namespace) -> int:
     from stacklab.federated.config import load_saved
-    from stacklab.federated.services import restart
+    from stacklab.federated.local.federation import restart
 
     restart(load_saved(args.state_dir), args.service)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stacklab.results import DEFAULT_RESULTS_DIR
+from stacklab.core.results import DEFAULT_RESULTS_DIR
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from stacklab.cluster import deploy
-from stacklab.results import part_dir
+from stacklab.core.results import part_dir
 
 
 def _submit(args: argparse.Namespace) -> int:

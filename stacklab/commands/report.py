@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stacklab.results import DEFAULT_RESULTS_DIR
+from stacklab.core.results import DEFAULT_RESULTS_DIR
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stacklab.report import build
+    from stacklab.report.pages import build
 
     for path in build(args.results, args.docs, stored_only=args.stored):
         print(f"written: {path}")

@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stacklab.train import TrainSettings, run_training
+    from stacklab.mnist.train import TrainSettings, run_training
 
     fields = {k: v for k, v in vars(args).items() if k in TrainSettings.__dataclass_fields__ and v is not None}
     settings = TrainSettings.smoke(**fields) if args.smoke_test else TrainSettings(**fields)

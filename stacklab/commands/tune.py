@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from stacklab.commands.common import add_data_args, positive_int
-from stacklab.models import MODELS
-from stacklab.tune_search import SCHEDULERS, SEARCHERS
+from stacklab.tabular.models import MODELS
+from stacklab.tabular.search import SCHEDULERS, SEARCHERS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--scheduler", default="asha", choices=SCHEDULERS)
     parser.add_argument("--trials", type=positive_int, default=16)
     parser.add_argument("--space", dest="space_file", default=None,
-                        help="YAML/JSON search space replacing the model's (see stacklab/space_file.py)")
+                        help="YAML/JSON search space replacing the model's (see stacklab/tabular/space_file.py)")
     parser.add_argument("--folds", type=positive_int, default=5)
     parser.add_argument("--cpus-per-trial", type=positive_int, default=1)
     parser.add_argument("--placement", default="PACK", choices=["PACK", "SPREAD"],
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stacklab.tune import TuneSettings, run_tune
+    from stacklab.tabular.tune import TuneSettings, run_tune
 
     fields = {k: v for k, v in vars(args).items() if k in TuneSettings.__dataclass_fields__ and v is not None}
     settings = TuneSettings.smoke(**{k: v for k, v in fields.items() if k not in ("rows", "folds", "trials")}) \

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stacklab.errors import UserError
-from stacklab.offline import announce_stand_in
+from stacklab.core.errors import UserError
+from stacklab.core.offline import announce_stand_in
 
 NUMERIC_COLUMNS = [
     "Elevation",

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stacklab.errors import UserError
-from stacklab.offline import announce_stand_in
+from stacklab.core.errors import UserError
+from stacklab.core.offline import announce_stand_in
 
 # The usual MNIST normalisation (pixel/255 - mean) / std, as in torchvision examples.
 MEAN = 0.1307

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from stacklab.core.errors import UserError
 from stacklab.data.covtype import Dataset, load_covtype
-from stacklab.errors import UserError
 
 BUNDLED = {
     "iris": "load_iris",

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 
 
 class FednApi:

@@ -15,7 +15,7 @@ import traceback
 import uuid
 from typing import Any
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 from stacklab.federated import task
 from stacklab.federated.config import FLConfig
 

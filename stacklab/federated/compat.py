@@ -25,7 +25,7 @@ def check_version() -> None:
     """Refuse to patch a FEDn other than the one these workarounds were written for."""
     installed = metadata.version("fedn")
     if installed != TARGET_FEDN:
-        from stacklab.errors import UserError
+        from stacklab.core.errors import UserError
 
         raise UserError(
             f"fedn {installed} is installed but stacklab.federated.compat targets {TARGET_FEDN}: "

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 
 DEFAULT_STATE_DIR = Path(os.environ.get("STACKLAB_FL_STATE", "var/fl"))
 CLIENT_MODES = ("inprocess", "subprocess")
@@ -163,7 +163,7 @@ def saved_config_path(state_dir: str | Path) -> Path:
 
 
 def save_config(cfg: FLConfig) -> Path:
-    from stacklab.results import write_atomic
+    from stacklab.core.results import write_atomic
 
     return write_atomic(saved_config_path(cfg.state_dir), yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 

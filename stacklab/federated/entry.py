@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 from stacklab.federated import task
 
 

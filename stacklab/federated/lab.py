@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from stacklab.federated.config import load_config
-from stacklab.federated.services import down, up
+from stacklab.federated.local.federation import down, up
 from stacklab.federated.session import run, write_results
 
 LAB_STATE_DIR = Path("var/fl-lab")

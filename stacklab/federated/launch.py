@@ -16,11 +16,11 @@ import argparse
 import os
 import sys
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 from stacklab.federated import compat
 from stacklab.federated.config import load_saved
+from stacklab.federated.local.fedn_env import settings_path, write_fedn_settings
 from stacklab.federated.secrets import load_secrets
-from stacklab.federated.services import settings_path, write_fedn_settings
 
 
 def _controller(cfg) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 
 REQUIRED_ENTRY_POINTS = ("train", "validate")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stacklab.results import markdown_table, part_dir, write_atomic, write_json
+from stacklab.core.results import markdown_table, part_dir, write_atomic, write_json
 
 
 def round_rows(result: dict) -> list[dict]:

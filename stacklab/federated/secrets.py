@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 from stacklab.federated.config import FLConfig
 
 SECRETS_FILE = "secrets.yaml"

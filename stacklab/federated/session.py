@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 from stacklab.federated import compat, task
 from stacklab.federated.api import FednApi
 from stacklab.federated.config import FLConfig
@@ -177,7 +177,7 @@ def _restart_clients_on_new_package(cfg: FLConfig, pkg: Path, log: Callable[[str
     stamp.write_text(digest + "\n")
     if cfg.client_mode != "subprocess" or previous in (None, digest):
         return
-    from stacklab.federated.services import restart
+    from stacklab.federated.local.federation import restart
 
     log("fl run: compute package changed: restarting the subprocess clients so they fetch it")
     for index in range(1, cfg.n_clients + 1):

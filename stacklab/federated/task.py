@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 
 PARTITION = Path("data") / "partition.npz"
 SETTINGS = "client.json"
@@ -139,7 +139,7 @@ def params_bytes(params: list[np.ndarray]) -> io.BytesIO:
 def _model(params: list[np.ndarray] | None = None):
     import torch
 
-    from stacklab.mnist_model import MnistCNN
+    from stacklab.mnist.model import MnistCNN
 
     model = MnistCNN()
     if params is not None:
@@ -174,7 +174,7 @@ def train(params: list[np.ndarray], client_dir: str | Path) -> tuple[list[np.nda
     """One local update; metadata carries num_examples (FedAvg weights) and our timing."""
     import torch
 
-    from stacklab.mnist_model import train_epoch
+    from stacklab.mnist.model import train_epoch
 
     _one_thread()
     tic = time.perf_counter()
@@ -192,7 +192,7 @@ def train(params: list[np.ndarray], client_dir: str | Path) -> tuple[list[np.nda
 
 def validate(params: list[np.ndarray], client_dir: str | Path) -> dict:
     """Accuracy/loss on the client's own test share, plus the client's own task times."""
-    from stacklab.mnist_model import evaluate
+    from stacklab.mnist.model import evaluate
 
     _one_thread()
     tic = time.perf_counter()
@@ -208,6 +208,6 @@ def validate(params: list[np.ndarray], client_dir: str | Path) -> dict:
 
 
 def evaluate_params(params: list[np.ndarray], images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    from stacklab.mnist_model import evaluate
+    from stacklab.mnist.model import evaluate
 
     return evaluate(_model(params), images, labels)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from stacklab.data import mnist
-from stacklab.ddp_baseline import run_ddp
+from stacklab.mnist.ddp_baseline import run_ddp
 
 pytestmark = pytest.mark.slow
 

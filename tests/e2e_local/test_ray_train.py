@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from stacklab.data import mnist
-from stacklab.mnist_model import predict
-from stacklab.train import TrainSettings, load_trained, run_training
+from stacklab.mnist.model import predict
+from stacklab.mnist.train import TrainSettings, load_trained, run_training
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ def test_two_workers_train_and_loss_falls(first_run):
 
 
 def test_run_starts_no_preemption_watcher(first_run):
-    # stacklab.train turns the watcher off (one actor process less per run);
+    # stacklab.mnist.train turns the watcher off (one actor process less per run);
     # the setting must reach Train's controller, which decides whether to start it.
     import ray
 

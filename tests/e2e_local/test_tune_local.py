@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sklearn.model_selection import cross_val_score
 
-from stacklab.cv import fold_splitter
 from stacklab.data.tabular import load_dataset
-from stacklab.models import get_model
-from stacklab.tune import TuneSettings, run_tune
+from stacklab.tabular.cv import fold_splitter
+from stacklab.tabular.models import get_model
+from stacklab.tabular.tune import TuneSettings, run_tune
 from tests.conftest import REPO, STACKLAB
 
 pytestmark = pytest.mark.slow

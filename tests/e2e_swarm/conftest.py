@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from stacklab.cluster import deploy, local
-from stacklab.results import write_json
+from stacklab.core.results import write_json
 
 TIMING = Path("results/cluster/e2e_timing.json")
 # One local cluster per machine: a second test session (another engineer's, on
@@ -68,8 +68,7 @@ def stack(swarm) -> Iterator[Callable[..., None]]:
 
 def exec_in(host: str, container: str, *cmd: str, **env: str):
     """docker exec with a clean result object (stdout, stderr, returncode)."""
-    from stacklab.cluster.images import docker
-    from stacklab.cluster.shell import run
+    from stacklab.cluster.shell import docker, run
 
     flags = [item for k, v in env.items() for item in ("-e", f"{k}={v}")]
     return run(docker(host, "exec", *flags, container, *cmd), check=False, timeout=300)

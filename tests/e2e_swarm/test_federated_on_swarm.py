@@ -15,8 +15,7 @@ import sys
 import pytest
 
 from stacklab.cluster import deploy
-from stacklab.cluster.images import docker
-from stacklab.cluster.shell import out
+from stacklab.cluster.shell import docker, out
 from tests.conftest import run_cli
 from tests.e2e_swarm.conftest import exec_in
 

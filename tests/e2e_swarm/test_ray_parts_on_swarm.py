@@ -9,8 +9,7 @@ import json
 import pytest
 
 from stacklab.cluster import deploy
-from stacklab.cluster.images import docker
-from stacklab.cluster.shell import out, run
+from stacklab.cluster.shell import docker, out, run
 from tests.conftest import REPO, run_cli
 from tests.e2e_swarm.conftest import exec_in
 

@@ -10,8 +10,7 @@ import time
 import pytest
 
 from stacklab.cluster import deploy
-from stacklab.cluster.images import docker
-from stacklab.cluster.shell import run
+from stacklab.cluster.shell import docker, run
 
 pytestmark = [pytest.mark.swarm, pytest.mark.slow]
 

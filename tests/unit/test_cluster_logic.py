@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stacklab.cluster import deploy, local, raynode
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 
 
 def test_node_plan_is_in_the_documentation_range():

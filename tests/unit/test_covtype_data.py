@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stacklab.core.errors import UserError
 from stacklab.data.covtype import (
     FEATURE_COLUMNS,
     KAGGLE_COLUMNS,
@@ -15,7 +16,6 @@ from stacklab.data.covtype import (
     write_kaggle_csv,
 )
 from stacklab.data.tabular import load_dataset
-from stacklab.errors import UserError
 
 
 def test_csv_round_trip_keeps_every_value(tmp_path: Path) -> None:

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-from stacklab.cv import staged_cv
+from stacklab.core.errors import UserError
 from stacklab.data.covtype import make_stand_in
-from stacklab.errors import UserError
-from stacklab.models import MODELS, get_model
-from stacklab.tune_search import (
+from stacklab.tabular.cv import staged_cv
+from stacklab.tabular.models import MODELS, get_model
+from stacklab.tabular.search import (
     build_scheduler,
     build_search,
     grid_configs,
@@ -108,7 +108,7 @@ def test_every_registered_model_fits_its_defaults(model, data) -> None:
 
 
 def test_forest_cost_ranks_trees_features_and_bootstrap() -> None:
-    from stacklab.tune_search import forest_cost
+    from stacklab.tabular.search import forest_cost
 
     def cost(**config):
         return forest_cost({"n_estimators": 100, "bootstrap": False, **config}, "n_estimators", 54)
@@ -119,7 +119,7 @@ def test_forest_cost_ranks_trees_features_and_bootstrap() -> None:
 
 
 def test_random_search_runs_the_costliest_forest_configs_first() -> None:
-    from stacklab.tune_search import forest_cost
+    from stacklab.tabular.search import forest_cost
 
     searcher, num_samples, _ = build_search("random", get_model("rf").space, {}, 12, 0, 2,
                                             grows="n_estimators", n_features=54)
@@ -135,13 +135,13 @@ class _Captured(Exception):
     ([], True), (["--smoke-test"], False), (["--smoke-test", "--reuse-actors"], True), (["--no-reuse-actors"], False),
 ])
 def test_smoke_test_gives_every_trial_a_fresh_actor_unless_asked(monkeypatch, args, reuse) -> None:
-    import stacklab.tune
+    import stacklab.tabular.tune
     from stacklab.cli import run
 
     def capture(settings):
         raise _Captured(settings)
 
-    monkeypatch.setattr(stacklab.tune, "run_tune", capture)
+    monkeypatch.setattr(stacklab.tabular.tune, "run_tune", capture)
     with pytest.raises(_Captured) as caught:
         run(["tune", *args])
     settings = caught.value.args[0]

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 from stacklab.federated.api import FednApi
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 from stacklab.federated import task
 from stacklab.federated.config import FLConfig, load_config, load_saved, save_config
 from stacklab.federated.package import build_package, check_package_dir

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from stacklab.cluster import deploy, secrets
-from stacklab.errors import UserError
-from stacklab.federated import swarmnode
+from stacklab.core.errors import UserError
+from stacklab.federated.swarm import node as swarmnode
 from tests.conftest import REPO
 
 BASE = "federated/docker-stack.yml"

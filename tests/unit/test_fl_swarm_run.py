@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from stacklab.cluster import deploy, shell
-from stacklab.errors import UserError
-from stacklab.federated import swarmrun
+from stacklab.core.errors import UserError
+from stacklab.federated.swarm import run as swarmrun
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import gzip
 import numpy as np
 import pytest
 
+from stacklab.core.errors import UserError
 from stacklab.data import mnist
-from stacklab.errors import UserError
 
 
 @pytest.mark.parametrize("name", ["x-idx3-ubyte", "x-idx3-ubyte.gz"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from stacklab.mnist_model import MnistCNN, evaluate, predict, train_epoch
+from stacklab.mnist.model import MnistCNN, evaluate, predict, train_epoch
 
 
 def test_forward_shape():

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from stacklab import gloo_net, ray_session
-from stacklab.errors import UserError
+from stacklab.core import ray_session
+from stacklab.core.errors import UserError
+from stacklab.mnist import gloo_net
 
 
 def test_fresh_runs_get_new_names_and_resume_picks_newest_resumable(tmp_path):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stacklab import report
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
+from stacklab.report import pages as report
 from tests.conftest import REPO, assert_one_line_error, run_cli
 
 DOCS = REPO / "docs"

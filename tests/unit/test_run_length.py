@@ -1,10 +1,10 @@
-"""The P3 benches' run-length projections (stacklab.run_length)."""
+"""The P3 benches' run-length projections (stacklab.mnist.run_length)."""
 
 from __future__ import annotations
 
 import pytest
 
-from stacklab.run_length import at_loop_parity, epochs_to_reach, projected_ratio, split
+from stacklab.mnist.run_length import at_loop_parity, epochs_to_reach, projected_ratio, split
 
 # 10 epochs: DDP 3 s fixed + 10 s per epoch; Ray 10 s fixed + 10.2 s per epoch
 DDP = {"wall_seconds": 103.0, "loop_seconds": 100.0}

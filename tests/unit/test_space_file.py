@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from stacklab.errors import UserError
-from stacklab.models import get_model
-from stacklab.space_file import choice_grid, load_space
+from stacklab.core.errors import UserError
+from stacklab.tabular.models import get_model
+from stacklab.tabular.space_file import choice_grid, load_space
 
 
 def _space(tmp_path: Path, text: str, model: str = "rf"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 from stacklab.federated.api import FednApi
 from stacklab.federated.session import model_chain, validation_metrics
 

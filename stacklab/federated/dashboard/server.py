@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, urlparse
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 from stacklab.federated.api import FednApi
 from stacklab.federated.config import FLConfig
 from stacklab.federated.dashboard.data import collect

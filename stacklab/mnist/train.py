@@ -2,7 +2,7 @@
 
 The driver loads MNIST once and puts it in Ray's object store (as uint8
 pixels), so every node fetches it once, whatever its number of workers. Each worker trains on its
-DistributedSampler shard (stacklab.train_loop), rank 0 saves a checkpoint
+DistributedSampler shard (stacklab.mnist.loop), rank 0 saves a checkpoint
 every epoch, and a restarted worker group (FailureConfig) or a ``--resume``
 run continues from the latest checkpoint with its epoch counter and history.
 """
@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from stacklab import gloo_net, ray_session
+from stacklab.core import ray_session
+from stacklab.core.errors import UserError
+from stacklab.core.results import part_dir
 from stacklab.data.mnist import load_mnist, normalise, to_uint8
-from stacklab.errors import UserError
-from stacklab.mnist_model import MnistCNN
-from stacklab.results import part_dir
+from stacklab.mnist import gloo_net
+from stacklab.mnist.model import MnistCNN
 
 # Train V2's controller acts on reports and notices the end of training only when
 # it polls the workers, every 2 s by default: up to 4 s idle after the last epoch
@@ -172,7 +173,7 @@ def train_worker(config: dict[str, Any]) -> dict[str, Any]:
     import ray.train.torch
     from ray.util import get_node_ip_address
 
-    from stacklab.train_loop import rank_info, run_epochs
+    from stacklab.mnist.loop import rank_info, run_epochs
 
     torch.set_num_threads(config["threads"])  # exactly the CPUs Ray reserved: no oversubscription
     torch.manual_seed(config["seed"])
@@ -275,7 +276,7 @@ def run_training(s: TrainSettings) -> dict[str, Any]:
     """Train (or resume) on Ray; write train.json, train.md and plots; return the summary."""
     import ray
 
-    from stacklab.train_report import write_results
+    from stacklab.mnist.train_report import write_results
 
     _validate(s)
     started = time.perf_counter()

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 
 
 def connect(address: str | None, num_cpus: float | None = None, runtime_env: dict | None = None) -> bool:

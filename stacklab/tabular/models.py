@@ -84,7 +84,7 @@ def _svm(**kw: Any) -> BaseEstimator:
 def _xgboost(**kw: Any) -> BaseEstimator:
     from xgboost import XGBClassifier
 
-    from stacklab.label_encoded import LabelEncodedClassifier
+    from stacklab.tabular.label_encoded import LabelEncodedClassifier
 
     return LabelEncodedClassifier(XGBClassifier(tree_method="hist", verbosity=0, **kw))
 
@@ -182,7 +182,7 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def get_model(name: str) -> ModelSpec:
-    from stacklab.errors import UserError
+    from stacklab.core.errors import UserError
 
     if name not in MODELS:
         raise UserError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")

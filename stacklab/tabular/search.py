@@ -13,7 +13,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher
 from ray.tune.search.sample import Categorical, Domain, Integer
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 
 SEARCHERS = ["random", "grid", "optuna", "bayes"]
 SCHEDULERS = ["fifo", "asha"]

@@ -1,6 +1,6 @@
 """Entry point of every container of the federated stack (federated/docker-stack.yml).
 
-    python -m stacklab.federated.swarmnode postgres|controller|combiner|client|dashboard
+    python -m stacklab.federated.swarm.node postgres|controller|combiner|client|dashboard
 
 Each container builds the same FL config from the stack's environment
 (``STACKLAB_FL_<KEY>`` for any key of stacklab.federated.config.FLConfig, e.g.
@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from stacklab.cluster import netinfo, secrets
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 from stacklab.federated.config import FLConfig, load_config, save_config
 from stacklab.federated.secrets import write_private
 
@@ -69,7 +69,7 @@ def prepare(role: str, state_dir: Path = STATE_DIR) -> tuple[FLConfig, dict[str,
     and set the environment a FEDn process of this role gets under `fl up`."""
     import yaml
 
-    from stacklab.federated.services import fedn_env, write_fedn_settings
+    from stacklab.federated.local.fedn_env import fedn_env, write_fedn_settings
 
     cfg = swarm_config(state_dir)
     cfg.path().mkdir(parents=True, exist_ok=True)
@@ -144,8 +144,8 @@ HBA_LINE = "host all all 0.0.0.0/0 scram-sha-256  # stacklab: the stack's overla
 
 def run_postgres(cfg: FLConfig, sec: dict[str, str]) -> int:
     """Debian's PostgreSQL 15 on the named volume, reachable from the overlay network."""
-    from stacklab.federated import procs
-    from stacklab.federated.services import start_postgres
+    from stacklab.federated.local import procs
+    from stacklab.federated.local.postgres import start_postgres
 
     cfg.postgres_host = "0.0.0.0"  # listen on every interface; connect locally to 0.0.0.0 too
     proc = start_postgres(cfg, sec)
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     roles = ("postgres", "controller", "combiner", "client", "dashboard")
     if len(argv) != 1 or argv[0] not in roles:
-        print(f"usage: python -m stacklab.federated.swarmnode {{{'|'.join(roles)}}}", file=sys.stderr)
+        print(f"usage: python -m stacklab.federated.swarm.node {{{'|'.join(roles)}}}", file=sys.stderr)
         return 2
     role = argv[0]
     try:

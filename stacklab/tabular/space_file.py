@@ -16,8 +16,8 @@ import yaml
 from ray import tune
 from sklearn.base import BaseEstimator
 
-from stacklab.errors import UserError
-from stacklab.label_encoded import LabelEncodedClassifier
+from stacklab.core.errors import UserError
+from stacklab.tabular.label_encoded import LabelEncodedClassifier
 
 KINDS = {"choice", "randint", "uniform", "loguniform"}
 FORMAT = "each key maps to one of {choice: [v, ...]}, {randint: [low, high]}, {uniform: [low, high]}, {loguniform: [low, high]}"

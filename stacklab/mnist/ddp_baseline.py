@@ -1,6 +1,6 @@
 """Plain torch.distributed DDP (Gloo, torch.multiprocessing): the baseline Ray Train is measured against.
 
-Runs exactly the epochs of stacklab.train_loop that Ray Train's workers run,
+Runs exactly the epochs of stacklab.mnist.loop that Ray Train's workers run,
 with the same data, seed, thread count and batch size; only the launcher and
 the per-epoch checkpoint/report differ.
 """
@@ -30,8 +30,8 @@ def _free_port() -> int:
 def _worker(rank: int, world: int, port: int, train: tuple, test: tuple, cfg: dict, out: str) -> None:
     from torch.nn.parallel import DistributedDataParallel
 
-    from stacklab.mnist_model import MnistCNN
-    from stacklab.train_loop import run_epochs
+    from stacklab.mnist.loop import run_epochs
+    from stacklab.mnist.model import MnistCNN
 
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])

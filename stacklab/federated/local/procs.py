@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Data-parallel epochs of MnistCNN, independent of who launched the processes.
 
-Ray Train (stacklab.train) and the plain torch.distributed baseline
+Ray Train (stacklab.mnist.train) and the plain torch.distributed baseline
 (bench/p3_ray_train_vs_ddp.py) run this same code, so the benchmark compares
 launchers, not two training loops. Works with or without an initialised
 process group (world size 1).

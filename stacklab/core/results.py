@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from stacklab.errors import UserError
+from stacklab.core.errors import UserError
 
 DEFAULT_RESULTS_DIR = Path(os.environ.get("STACKLAB_RESULTS", "results"))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import socket
 
-SETUP_HOOK = "stacklab.gloo_net.set_gloo_ifname"
+SETUP_HOOK = "stacklab.mnist.gloo_net.set_gloo_ifname"
 
 
 def interface_for_ip(ip: str) -> str | None:

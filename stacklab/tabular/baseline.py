@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import cross_val_score
 
-from stacklab.cv import fold_splitter
+from stacklab.core.errors import UserError
+from stacklab.core.results import markdown_table, part_dir, write_atomic, write_json
 from stacklab.data.tabular import load_dataset
-from stacklab.errors import UserError
-from stacklab.models import get_model
-from stacklab.results import markdown_table, part_dir, write_atomic, write_json
+from stacklab.tabular.cv import fold_splitter
+from stacklab.tabular.models import get_model
 
 
 def run_baseline(

@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
-from stacklab.models import ModelSpec
+from stacklab.tabular.models import ModelSpec
 
 FOREST_STAGE_FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from matplotlib.ticker import MaxNLocator
 
-from stacklab import plots
-from stacklab.results import markdown_table, write_atomic, write_json
+from stacklab.core import plots
+from stacklab.core.results import markdown_table, write_atomic, write_json
 
 EPOCH_COLUMNS = ["epoch", "train_loss", "test_loss", "test_accuracy", "samples_per_s", "train_seconds", "eval_seconds"]
 RANK_COLUMNS = ["rank", "local_rank", "node_rank", "node_ip", "hostname", "pid", "threads", "gloo_ifname"]

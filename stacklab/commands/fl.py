@@ -1,4 +1,4 @@
-"""`stacklab fl up|run|status|restart|down|dashboard`: a FEDn federation on this machine."""
+"""`stacklab fl up|run|status|restart|down|dashboard|snapshot`: a FEDn federation on this machine."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ def register(subparsers) -> None:
     run.add_argument("--out", default=None, help="results directory (default results/federated)")
     run.add_argument("--package", default=None,
                      help="compute package directory (default federated/client); needs fedn.yaml entry points")
+    run.add_argument("--no-snapshot", action="store_true",
+                     help="skip the dashboard screenshot (headless Chromium) taken after the session")
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="processes, clients, combiners, recent sessions")
@@ -57,6 +59,12 @@ def register(subparsers) -> None:
     dash.add_argument("--port", type=int, default=None, help="default: dashboard_port of the config (8095)")
     dash.add_argument("--host", default="127.0.0.1")
     dash.set_defaults(func=cmd_dashboard)
+
+    snap = sub.add_parser("snapshot", help="headless Chromium screenshot of the dashboard after a session")
+    common(snap)
+    snap.add_argument("--out", default=None, help="directory (default results/federated)")
+    snap.add_argument("--session", default=None, help="session id (default: the newest)")
+    snap.set_defaults(func=cmd_snapshot)
 
     from stacklab.federated.swarm.run import register_swarm_run
 
@@ -90,7 +98,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.package:
         cfg.package_dir = Path(args.package)
     result = run(cfg, args.rounds)
-    print(f"fl run: results in {write_results(result, args.out)}")
+    path = write_results(result, args.out)
+    print(f"fl run: results in {path}")
+    if not args.no_snapshot:
+        from stacklab.federated.dashboard.snapshot import snapshot
+
+        try:
+            meta = snapshot(cfg, path.parent, result["session_id"])
+            print(f"fl run: dashboard snapshot {path.parent / meta['png']} ({meta['rounds_finished']} rounds, "
+                  f"clients {', '.join(meta['clients'])})")
+        except UserError as exc:  # the session's results stand; only the picture is missing
+            print(f"fl run: no dashboard snapshot: {exc}")
     return 0
 
 
@@ -136,4 +154,16 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     cfg = load_saved(args.state_dir)
     serve(cfg, host=args.host, port=args.port or cfg.dashboard_port)
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from stacklab.core.results import part_dir
+    from stacklab.federated.config import load_saved
+    from stacklab.federated.dashboard.snapshot import snapshot
+
+    out = part_dir(args.out, "federated")
+    meta = snapshot(load_saved(args.state_dir), out, args.session)
+    print(f"fl snapshot: {out / meta['png']} of session {meta['session_name']} ({meta['status']}, "
+          f"{meta['rounds_finished']}/{meta['rounds_requested']} rounds, clients {', '.join(meta['clients'])})")
     return 0

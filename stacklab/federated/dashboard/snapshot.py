@@ -1,0 +1,98 @@
+"""The dashboard as an examiner sees it: a headless Chromium screenshot, the HTML it drew, and what it showed.
+
+`snapshot` serves the dashboard on a free port, has Chromium (Debian's
+package, installed by scripts/system-deps.sh) dump the rendered page and take
+a PNG of it, each with a new empty profile and every background service off
+(no network but the dashboard's own). dashboard.json records the session, its
+rounds and clients next to the files, so a reader (stacklab report, a test)
+can tell that the picture came from a real, finished session.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from stacklab.core.errors import UserError
+from stacklab.core.results import write_atomic, write_json
+from stacklab.federated.api import FednApi
+from stacklab.federated.config import FLConfig
+
+SIZE = (1200, 1100)
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars", "--virtual-time-budget=5000")
+CHROMIUM_TIMEOUT_S = 180.0
+
+
+def chromium_binary() -> str:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise UserError("chromium is not installed: run scripts/system-deps.sh (Debian package chromium)")
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess:
+    """One headless Chromium run with a fresh, empty profile."""
+    binary = chromium_binary()
+    with tempfile.TemporaryDirectory(prefix="stacklab-chromium-") as profile:
+        try:
+            proc = subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                                  capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise UserError(f"chromium took over {CHROMIUM_TIMEOUT_S:.0f} s for the dashboard: "
+                            "is the machine overloaded? retry `stacklab fl snapshot`") from None
+    return proc
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR, or None if the file is not a PNG."""
+    head = path.read_bytes()[:24] if path.is_file() else b""
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+def snapshot(cfg: FLConfig, out_dir: str | Path, session_id: str | None = None,
+             size: tuple[int, int] = SIZE) -> dict:
+    """dashboard.png + dashboard.html + dashboard.json in out_dir, of one session (default: the newest)."""
+    from stacklab.federated.dashboard.data import collect
+    from stacklab.federated.dashboard.server import serve_in_thread
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    shown = collect(FednApi.from_config(cfg), session_id)
+    if not shown.get("ok"):
+        raise UserError(f"the dashboard cannot read FEDn's API ({shown.get('error')}): is the federation up?")
+    session = shown.get("session")
+    if not session:
+        raise UserError("FEDn has no session to show yet: run `stacklab fl run` first")
+    server = serve_in_thread(cfg, port=0)
+    url = f"http://127.0.0.1:{server.server_address[1]}/?session={session['id']}"
+    png, html = out / "dashboard.png", out / "dashboard.html"
+    try:
+        dom = chromium("--dump-dom", url)
+        if "API reachable" not in dom.stdout:
+            raise UserError(f"the dashboard page rendered no data (chromium: {dom.stderr.strip()[-200:]}): "
+                            f"open {url} to see why")
+        write_atomic(html, dom.stdout)
+        png.unlink(missing_ok=True)
+        shot = chromium(f"--screenshot={png}", f"--window-size={size[0]},{size[1]}", url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    if png_size(png) is None:
+        raise UserError(f"chromium wrote no screenshot ({shot.stderr.strip()[-200:]}): see the message above")
+    meta = {"png": png.name, "html": html.name, "size": list(png_size(png) or size), "api": cfg.api_url,
+            "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "session_id": session["id"], "session_name": session.get("name"), "status": session.get("status"),
+            "rounds_requested": session.get("rounds_requested"), "rounds_finished": session.get("rounds_finished"),
+            "clients": sorted({n for r in session["rounds"] for n in r["accuracy"]}),
+            "clients_online": shown.get("clients_online")}
+    write_json(out / "dashboard.json", meta)
+    return meta

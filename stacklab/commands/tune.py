@@ -19,6 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--space", dest="space_file", default=None,
                         help="YAML/JSON search space replacing the model's (see stacklab/tabular/space_file.py)")
     parser.add_argument("--folds", type=positive_int, default=5)
+    parser.add_argument("--holdout", type=float, default=None,
+                        help="share of the rows the search never sees, on which the chosen config and the "
+                             "defaults are scored afterwards (default 0.25; 0: no held-out scoring)")
+    parser.add_argument("--rescore-folds", type=positive_int, default=None,
+                        help="folds of the held-out rows (default 3)")
+    parser.add_argument("--rescore-repeats", type=positive_int, default=None,
+                        help="repeats of those folds with new shuffles (default 3)")
     parser.add_argument("--cpus-per-trial", type=positive_int, default=1)
     parser.add_argument("--placement", default="PACK", choices=["PACK", "SPREAD"],
                         help="strategy of each trial's placement group")
@@ -38,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stacklab.tabular.tune import TuneSettings, run_tune
+    from stacklab.tabular.tune_report import held_out_line
 
     fields = {k: v for k, v in vars(args).items() if k in TuneSettings.__dataclass_fields__ and v is not None}
     settings = TuneSettings.smoke(**{k: v for k, v in fields.items() if k not in ("rows", "folds", "trials")}) \
@@ -48,5 +56,7 @@ def run(args: argparse.Namespace) -> int:
         f"{summary['default']['accuracy']:.4f}, {summary['improvement']:+.4f}) over {summary['num_trials']} trials "
         f"on {len(summary['nodes'])} node(s) in {summary['wall_seconds']:.1f} s; best config {summary['best']['config']}"
     )
+    if "rescore" in summary:
+        print(held_out_line(summary["rescore"]))
     print(f"results: {summary['experiment']} and {args.out or 'results/ray_tuning'}/tune.json")
     return 0

@@ -19,6 +19,7 @@ from stacklab.core.results import part_dir, write_atomic, write_json
 from stacklab.data.tabular import load_dataset
 from stacklab.tabular.cv import cv_score, stage_count, staged_cv
 from stacklab.tabular.models import get_model
+from stacklab.tabular.rescore import holdout_split, rescore, score_split
 from stacklab.tabular.search import METRIC, MODE, build_scheduler, build_search
 from stacklab.tabular.space_file import choice_grid, load_space
 
@@ -52,6 +53,11 @@ class TuneSettings:
     resume: bool = False
     max_failures: int = 2
     reuse_actors: bool = True
+    # Share of the rows the search never sees; the chosen config and the defaults
+    # are scored on folds of it afterwards (stacklab/tabular/rescore.py). 0: none.
+    holdout: float = 0.25
+    rescore_folds: int = 3
+    rescore_repeats: int = 3
     out: str | None = None
 
     @classmethod
@@ -85,6 +91,11 @@ def _validate(settings: TuneSettings) -> None:
         raise UserError(f"--placement {settings.placement!r}: choose PACK or SPREAD")
     if settings.max_failures < 0:
         raise UserError(f"--max-failures {settings.max_failures}: give 0 or more")
+    if not 0 <= settings.holdout < 1:
+        raise UserError(f"--holdout {settings.holdout}: give a share of the rows in [0, 1), e.g. 0.25 (0: none)")
+    if settings.holdout and (settings.rescore_folds < 2 or settings.rescore_repeats < 1):
+        raise UserError(f"--rescore-folds {settings.rescore_folds} --rescore-repeats {settings.rescore_repeats}: "
+                        "give at least 2 folds and 1 repeat")
 
 
 def run_tune(settings: TuneSettings) -> dict[str, Any]:
@@ -92,6 +103,10 @@ def run_tune(settings: TuneSettings) -> dict[str, Any]:
     _validate(settings)
     spec = get_model(settings.model)
     dataset = load_dataset(settings.dataset, settings.data, rows=settings.rows, seed=settings.seed)
+    if settings.holdout:
+        search_rows, held_rows = holdout_split(dataset.y, settings.holdout, settings.seed, settings.rescore_folds)
+    else:
+        search_rows, held_rows = np.arange(len(dataset.y)), None
     space, grid, first_config = spec.space, spec.grid, spec.start
     if settings.space_file:
         space = load_space(settings.space_file, spec.make(spec.defaults))
@@ -111,8 +126,8 @@ def run_tune(settings: TuneSettings) -> dict[str, Any]:
     # they would cost a scoring pass each and change nothing.
     every_stage = settings.scheduler != "fifo"
     stages = stage_count(spec, settings.folds, every_stage)
-    # One copy of the data in the object store, shared by the trials and the default score.
-    X_ref, y_ref = ray.put(dataset.X), ray.put(dataset.y)
+    # One copy of the search rows in the object store, shared by the trials and the default score.
+    X_ref, y_ref = ray.put(dataset.X[search_rows]), ray.put(dataset.y[search_rows])
     trainable = tune.with_resources(
         tune.with_parameters(
             cv_trainable, X=X_ref, y=y_ref, model=settings.model, folds=settings.folds,
@@ -176,6 +191,10 @@ def run_tune(settings: TuneSettings) -> dict[str, Any]:
     if default is None:
         default = ray.get(default_ref)
     summary = summarize(result_grid, settings, dataset.describe(), default, stages, wall, experiment, cluster_cpus)
+    summary["data"]["search_rows"] = len(search_rows)
+    if held_rows is not None:
+        summary["rescore"] = _rescore_on_held_out(settings, spec, dataset, search_rows, held_rows,
+                                                  summary["best"]["config"])
     write_json(out_dir / "tune.json", summary)
     from stacklab.tabular.tune_report import tune_markdown, tune_plots
 
@@ -213,6 +232,29 @@ def _default_from_trial(grid: Any, defaults: dict, start: dict, stages: int) -> 
             return {"params": defaults, "accuracy": metrics[METRIC], "fold_scores": metrics["fold_scores"],
                     "seconds": metrics.get("time_total_s", 0.0)}
     return None
+
+
+def _rescore_on_held_out(settings: TuneSettings, spec: Any, dataset: Any, search_rows: np.ndarray,
+                         held_rows: np.ndarray, best: dict[str, Any]) -> dict[str, Any]:
+    """The chosen config vs the defaults on the held-out folds, one Ray task per split."""
+    import ray
+
+    X_all, y_all = ray.put(dataset.X), ray.put(dataset.y)
+    task = ray.remote(num_cpus=settings.cpus_per_trial)(_score_split_task)
+
+    def score(configs: dict, pairs: list) -> list[dict[str, float]]:
+        return ray.get([task.remote(settings.model, configs, X_all, y_all, train, test, settings.seed,
+                                    settings.cpus_per_trial) for train, test in pairs])
+
+    print(f"stacklab: scoring the chosen config and the defaults on {len(held_rows)} held-out rows "
+          f"({settings.rescore_folds} folds x {settings.rescore_repeats} repeats)", flush=True)
+    return rescore(score, spec, spec.defaults, best, dataset.y, search_rows, held_rows,
+                   settings.rescore_folds, settings.rescore_repeats, settings.seed)
+
+
+def _score_split_task(model: str, configs: dict, X: np.ndarray, y: np.ndarray, train: np.ndarray,
+                      test: np.ndarray, seed: int, n_jobs: int) -> dict[str, float]:
+    return score_split(get_model(model), configs, X, y, train, test, seed, n_jobs)
 
 
 def _default_score(model: str, X: np.ndarray, y: np.ndarray, folds: int, seed: int, n_jobs: int) -> dict:

@@ -9,15 +9,10 @@ from typing import Any
 
 from stacklab.core.errors import UserError
 from stacklab.core.results import DEFAULT_RESULTS_DIR, markdown_table, write_atomic, write_json
+from stacklab.parts import lab_steps
 
 # (part, module with lab_step(results_root) -> summary row), in the lab's order.
-LAB_STEPS = [
-    ("tuning", "stacklab.tabular.baseline"),
-    ("ray_tuning", "stacklab.tabular.tune"),
-    ("ray_train", "stacklab.mnist.train"),
-    ("federated", "stacklab.federated.lab"),
-    ("report", "stacklab.report.pages"),
-]
+LAB_STEPS = lab_steps()
 
 
 def run_lab(results_root: Path = DEFAULT_RESULTS_DIR, parts: list[str] | None = None) -> list[dict[str, Any]]:

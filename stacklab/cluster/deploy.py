@@ -18,21 +18,17 @@ from typing import Any
 
 import yaml
 
+from stacklab import parts
 from stacklab.cluster import local, secrets
 from stacklab.cluster.shell import REPO, docker, log, out, run
 from stacklab.core.errors import UserError
 
-# part -> its stack files, merged in this order by `docker stack deploy -c ... -c ...`.
-# A part not listed here deploys <part>/docker-stack.yml alone.
-PARTS: dict[str, list[str]] = {
-    "ray_tuning": ["swarm/ray-cluster.yml", "ray_tuning/docker-stack.yml"],
-    "ray_train": ["swarm/ray-cluster.yml", "ray_train/docker-stack.yml"],
-    "tuning": ["tuning/compose.yaml", "tuning/docker-stack.yml"],
-    "federated": ["federated/docker-stack.yml"],
-}
-# What `stacklab ray submit <part>` runs in the head, and the arguments it adds
-# unless the user gave them: the cluster's shared storage and the results volume.
-RAY_ENTRY = {"ray_tuning": "tune.py", "ray_train": "train.py"}
+# part -> its stack files in merge order, and the script `stacklab ray submit <part>`
+# runs in its head (it adds the cluster's shared storage and the results volume
+# unless the user gave them): both from the one table of parts.
+# A part not listed deploys <part>/docker-stack.yml alone.
+PARTS: dict[str, list[str]] = parts.stacks()
+RAY_ENTRY: dict[str, str] = parts.ray_entries()
 
 
 def manager() -> str | None:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from stacklab.cluster.shell import REPO, cache_dir, docker, log, need_tool, out, run
 from stacklab.core.errors import UserError
+from stacklab.parts import stack_dirs
 
 DOCKER_DIR = REPO / "docker"
 UPSTREAM_BASE = "python:3.11-slim-bookworm"
@@ -35,7 +36,7 @@ LOCAL_BASE = "stacklab-base:bookworm"
 DEBOOTSTRAP_PACKAGES = "python3,python3-venv,ca-certificates,procps,postgresql-15"
 DEBIAN_MIRROR = os.environ.get("STACKLAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # What goes into the kit image next to the package: the parts' thin entry scripts.
-KIT_DIRS = ["stacklab", "tuning", "ray_tuning", "ray_train", "federated", "swarm"]
+KIT_DIRS = ["stacklab", *stack_dirs()]
 KIT_SKIP = {"__pycache__", "results", ".pytest_cache", "package"}
 TORCH = "torch==2.13.0"  # pinned CPU wheel; installed first so nothing pulls a CUDA build
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from stacklab.cluster import deploy
 from stacklab.core.results import part_dir
+from stacklab.parts import ray_entries
 
 
 def _submit(args: argparse.Namespace) -> int:
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("ray", help="Ray jobs on a deployed Ray stack")
     sub = parser.add_subparsers(dest="ray_command", required=True)
     submit = sub.add_parser("submit", help="docker exec into the head + ray job submit")
-    submit.add_argument("part", choices=sorted(deploy.RAY_ENTRY))
+    submit.add_argument("part", choices=sorted(ray_entries()))
     submit.add_argument("--out", default=None, help="where the job's results are copied "
                         "(default results/cluster/<part>)")
     submit.add_argument("--no-wait", action="store_true", help="submit and return")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 
 from stacklab.cluster import deploy
+from stacklab.parts import ray_entries, stacks
 
 
 def _deploy(args: argparse.Namespace) -> int:
     deploy.deploy(args.part)
     print(f"deployed stack {args.part}; follow it with `stacklab stack ps {args.part}`")
-    if args.wait and args.part in deploy.RAY_ENTRY:
+    if args.wait and args.part in ray_entries():
         ips = deploy.wait_ray_nodes(args.part, args.wait, timeout=args.timeout)
         print(f"{len(ips)} Ray nodes alive: {', '.join(ips)}")
     return 0
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("stack", help="deploy, remove, list the parts' Swarm stacks")
     sub = parser.add_subparsers(dest="stack_command", required=True)
     dep = sub.add_parser("deploy", help="docker stack deploy a part (creates its secrets)")
-    dep.add_argument("part", help=", ".join(deploy.PARTS))
+    dep.add_argument("part", help=", ".join(stacks()))
     dep.add_argument("--wait", type=int, default=0, metavar="N",
                      help="Ray parts: wait until N Ray nodes (head included) are alive")
     dep.add_argument("--timeout", type=float, default=300)

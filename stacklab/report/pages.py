@@ -16,31 +16,12 @@ from typing import Any
 
 import jinja2
 
+from stacklab import parts
 from stacklab.core.errors import UserError
 from stacklab.core.results import DEFAULT_RESULTS_DIR, write_atomic
 
-# key -> (file under the results root, the command that writes it). The commands
-# are the exact ones whose output docs/data holds, so the docs name a command
-# that reproduces each of their numbers.
-SOURCES: dict[str, tuple[str, str]] = {
-    "baseline": ("tuning/baseline.json", "stacklab baseline --folds 5"),
-    "tune": ("ray_tuning/tune.json", "stacklab tune --searcher optuna --scheduler asha --trials 16 --folds 3"),
-    "train": ("ray_train/train.json", "stacklab train --workers 2 --epochs 5"),
-    "train_1w": ("ray_train_1worker/train.json",
-                 "stacklab train --workers 1 --epochs 5 --out results/ray_train_1worker"),
-    "fl": ("federated/fl.json", "stacklab fl up && stacklab fl run --rounds 5 && stacklab fl down"),
-    "fl_noniid": ("federated_noniid/fl.json",
-                  "stacklab fl up --non-iid && stacklab fl run --rounds 5 --out results/federated_noniid"
-                  " && stacklab fl down"),
-    "p1_p2": ("bench/p1_p2.json", "python bench/p1_p2_tune.py"),
-    "p3": ("bench/p3.json", "python bench/p3_ray_train_vs_ddp.py"),
-    "p3_startup": ("bench/p3_startup.json", "python bench/p3_startup.py"),
-    "p4": ("bench/p4_fl.json", "python bench/p4_fl_round_overhead.py"),
-    "p5_p6": ("bench/p5_p6.json", "python bench/p5_p6_swarm.py"),
-    # tabulated when {"cpus_per_node": int, "runs": [{"nodes", "wall_seconds", "trials", ...}]}
-    "scaling": ("cluster/scaling.json", "python bench/p5_p6_swarm.py"),
-    "cluster_up": ("cluster/e2e_timing.json", "pytest -m swarm tests/e2e_swarm"),
-}
+# key -> (file under the results root, the command that writes it), from the table of parts.
+SOURCES: dict[str, tuple[str, str]] = parts.report_sources()
 DOCS = Path("docs")
 # The repository's templates, wherever the command runs from (the package is installed editable).
 REPO_TEMPLATES = Path(__file__).resolve().parents[2] / "docs" / "templates"

@@ -6,9 +6,12 @@ P6: Ray Tune wall time with 1 vs 2 worker nodes of 1 CPU each, same search,
     side by side in this run: speedup = wall(1) / wall(2).  target >= 1.8
 Also: the same search on 1, 2 and 3 worker nodes (fixed 1 CPU per node; the
 3rd node is the manager, labelled ray.worker for the run) -> results/cluster/scaling.json.
+Each node count is the median of --tune-repeats runs; the machine's load is
+recorded next to every run, and a run under foreign load (other work on the
+shared cores) is measured again (stacklab/core/load.py).
 Prints both with the image sizes; writes results/bench/p5_p6.json.
 
-    .venv/bin/python bench/p5_p6_swarm.py [--repeats 2] [--no-scaling]
+    .venv/bin/python bench/p5_p6_swarm.py [--repeats 2] [--tune-repeats 3] [--foreign-limit 0.5] [--no-scaling]
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 from stacklab.cluster import deploy, images, local
 from stacklab.cluster.shell import run
+from stacklab.core.load import measure_quietly
 from stacklab.core.results import part_dir, write_json
 
 PART = "ray_tuning"
@@ -57,7 +61,6 @@ def scale_workers(count: int) -> None:
 
 
 def tune_wall(workers: int) -> dict:
-    scale_workers(workers)
     with tempfile.TemporaryDirectory() as tmp:
         info = deploy.submit(PART, [*WORKLOAD], results=Path(tmp))
         result = json.loads((Path(tmp) / "tune.json").read_text())
@@ -65,6 +68,18 @@ def tune_wall(workers: int) -> dict:
     return {"nodes": workers, "wall_seconds": round(result["wall_seconds"], 1),
             "nodes_used": len(result["nodes"]), "best_accuracy": result["best"]["accuracy"],
             "trials": result["num_trials"], "errors": result["num_errors"]}
+
+
+def tune_point(workers: int, args: argparse.Namespace) -> dict:
+    """Median wall time of undisturbed runs on ``workers`` nodes, each run with its load."""
+    scale_workers(workers)
+    # ours: one busy CPU per worker node, plus the driver and Ray's own processes on the head
+    point = measure_quietly(lambda: tune_wall(workers), args.tune_repeats, own_cpus=workers + 1,
+                            limit=args.foreign_limit)
+    print(f"{workers} node(s): median {point['wall_seconds']} s of "
+          + ", ".join(f"{a['wall_seconds']} s (foreign load {a['foreign_cpus']})" for a in point["attempts"]),
+          flush=True)
+    return point
 
 
 def label_manager_as_worker(on: bool) -> None:
@@ -76,20 +91,25 @@ def label_manager_as_worker(on: bool) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--tune-repeats", type=int, default=3, help="undisturbed runs per node count")
+    parser.add_argument("--foreign-limit", type=float, default=0.5,
+                        help="CPUs of other work above which a run is measured again")
     parser.add_argument("--no-scaling", action="store_true")
     args = parser.parse_args()
     state = local.load_state()
     if not state or not state.get("ready"):
         sys.exit("bench: no local cluster: run `stacklab cluster up --nodes 3` first")
     host = deploy.manager()
-    sizes = {ref: round(images.image_size(host, ref) / 1e9, 2)
-             for ref in (deploy.image(), images.deps_tag(host, "local"))}
+    image_env = deploy.image_env()
+    refs = [images.role_image(role, image_env["STACKLAB_TAG"], image_env["STACKLAB_REGISTRY"])
+            for role in ("ray", "s3")]   # what ray_tuning runs
+    sizes = {ref: round(images.image_size(host, ref) / 1e9, 2) for ref in refs}
 
     p5 = [p5_once() for _ in range(args.repeats)]
     print(f"P5 deploy -> 3 Ray nodes registered: {', '.join(f'{s:.1f}' for s in p5)} s "
           f"(median {statistics.median(p5):.1f} s; target <= 30 s)", flush=True)
 
-    runs = [tune_wall(1), tune_wall(2)]
+    runs = [tune_point(1, args), tune_point(2, args)]
     speedup = runs[0]["wall_seconds"] / runs[1]["wall_seconds"]
     print(f"P6 tune wall 1 node {runs[0]['wall_seconds']} s, 2 nodes {runs[1]['wall_seconds']} s: "
           f"speedup {speedup:.2f} (target >= 1.8)", flush=True)
@@ -106,7 +126,7 @@ def main() -> int:
         scaling = [runs[0], runs[1]]
         label_manager_as_worker(True)
         try:
-            scaling.append(tune_wall(3))
+            scaling.append(tune_point(3, args))
         finally:
             scale_workers(2)
             label_manager_as_worker(False)
@@ -117,6 +137,7 @@ def main() -> int:
                                       f"(x{r['speedup']})" for r in scaling))
         write_json(part_dir(None, "cluster") / "scaling.json",
                    {"cpus_per_node": 1, "trials": TRIALS, "workload": WORKLOAD, "runs": scaling,
+                    "tune_repeats": args.tune_repeats, "foreign_limit_cpus": args.foreign_limit,
                     "machine": bench["machine"],
                     "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]})
     deploy.remove(PART)

@@ -51,7 +51,10 @@ class Agent:
         msg: dict[str, Any] = {"execute": command}
         if arguments is not None:
             msg["arguments"] = arguments
-        sock.sendall(json.dumps(msg).encode() + b"\n")
+        try:
+            sock.sendall(json.dumps(msg).encode() + b"\n")
+        except OSError as exc:  # QEMU gone or the connection reset
+            raise AgentTimeout(f"guest agent: {exc}") from None
 
     @staticmethod
     def _read(sock: socket.socket, buf: bytearray) -> Any:
@@ -75,10 +78,12 @@ class Agent:
         sock, buf = self._session(timeout or self.timeout)
         with sock:
             self._send(sock, command, arguments)
-            reply = self._read(sock, buf)
-        if isinstance(reply, dict) and "error" in reply:
+            reply = None
+            while not (isinstance(reply, dict) and ("return" in reply or "error" in reply)):
+                reply = self._read(sock, buf)  # blank or torn lines are skipped
+        if "error" in reply:
             raise UserError(f"guest agent: {command}: {reply['error'].get('desc', reply['error'])}")
-        return reply.get("return") if isinstance(reply, dict) else None
+        return reply["return"]
 
     def ping(self, timeout: float = 5) -> bool:
         try:

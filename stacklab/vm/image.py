@@ -31,14 +31,17 @@ PACKAGES = [
     "initramfs-tools", "cloud-init", "python3-cffi-backend", "ifupdown", "iproute2",
     "iputils-ping", "netbase", "ca-certificates", "qemu-guest-agent", "apparmor",
     "docker.io", "iptables", "openssh-server", "openssh-client",
+    "busybox-static",  # one static binary: the tests' in-VM probe image, no registry needed
 ]
 KERNEL_CMDLINE = "root=LABEL=root rw console=ttyS0 net.ifnames=0"
 DISK_SIZE = "24G"  # sparse: the qcow2 holds only what is written (images pulled later)
 # Files written into the rootfs; part of the cache key.
 BAKED = {
     # NoCloud only: the default list probes clouds' metadata servers for minutes.
-    # locale: minbase has no update-locale (cloud-init would end in "error").
-    "etc/cloud/cloud.cfg.d/90-stacklab.cfg": "datasource_list: [NoCloud, None]\nlocale: false\n",
+    # locale: the one already set below, so cloud-init never runs update-locale
+    # (minbase has none; `locale: false` works too but fails the schema check).
+    "etc/cloud/cloud.cfg.d/90-stacklab.cfg": "datasource_list: [NoCloud, None]\nlocale: C.UTF-8\n",
+    "etc/default/locale": "LANG=C.UTF-8\n",
     # the initrd must find the virtio disk by itself (no udev coldplug of PCI otherwise)
     "etc/initramfs-tools/modules": "virtio_pci\nvirtio_blk\nvirtio_net\next4\n",
     "etc/fstab": "LABEL=root / ext4 defaults,errors=remount-ro 0 1\n",
@@ -76,7 +79,7 @@ def _build(target: Path, key: str) -> None:
     for tool in ("mkfs.ext4", "qemu-img"):
         need_tool(tool, "run scripts/system-deps.sh (e2fsprogs, qemu-utils)")
     work = target.with_name(key + ".partial")
-    shutil.rmtree(work, ignore_errors=True)
+    _remove(work)
     rootfs = work / "rootfs"
     rootfs.mkdir(parents=True)
     start = time.monotonic()
@@ -106,6 +109,14 @@ def _build(target: Path, key: str) -> None:
     shutil.rmtree(target, ignore_errors=True)
     work.rename(target)
     log(f"VM image {key} built in {manifest['build_seconds']:.0f} s")
+
+
+def _remove(path: Path) -> None:
+    """Delete an interrupted build: a killed debootstrap leaves /proc, /sys mounted in it."""
+    for line in reversed(Path("/proc/self/mountinfo").read_text().splitlines()):
+        if line.split()[4].startswith(f"{path}/"):
+            run(["umount", "-l", line.split()[4]], check=False)
+    run(["rm", "-rf", "--one-file-system", str(path)], check=False)
 
 
 def _finish(rootfs: Path) -> None:

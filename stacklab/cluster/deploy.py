@@ -21,6 +21,7 @@ import yaml
 from stacklab import parts
 from stacklab.cluster import local, secrets
 from stacklab.cluster.shell import REPO, docker, log, out, run
+from stacklab.core.constants import RAY_DASHBOARD_PORT, RESULTS_MOUNT
 from stacklab.core.errors import UserError
 
 # part -> its stack files in merge order, and the script `stacklab ray submit <part>`
@@ -29,6 +30,8 @@ from stacklab.core.errors import UserError
 # A part not listed deploys <part>/docker-stack.yml alone.
 PARTS: dict[str, list[str]] = parts.stacks()
 RAY_ENTRY: dict[str, str] = parts.ray_entries()
+# Ray's job API, as seen from inside the head container
+JOB_API = f"http://127.0.0.1:{RAY_DASHBOARD_PORT}"
 
 
 def manager() -> str | None:
@@ -211,8 +214,8 @@ def submit(part: str, args: list[str], results: Path | None = None,
     for path in files:
         run(docker(host, "cp", str(path), f"{cid}:{workdir}/{path.name}"))
     storage = out(docker(host, "exec", cid, "printenv", "STACKLAB_STORAGE"), check=False)
-    out_dir = f"/results/{job_id}"
-    cmd = ["ray", "job", "submit", "--address", "http://127.0.0.1:8265",
+    out_dir = f"{RESULTS_MOUNT}/{job_id}"
+    cmd = ["ray", "job", "submit", "--address", JOB_API,
            "--submission-id", job_id, "--working-dir", workdir]
     if not follow:
         cmd.append("--no-wait")
@@ -231,7 +234,7 @@ def submit(part: str, args: list[str], results: Path | None = None,
 
 def job_status(part: str, job_id: str) -> str:
     """SUCCEEDED / FAILED / STOPPED / RUNNING / PENDING as `ray job status` reports it."""
-    proc = head_exec(part, "ray", "job", "status", "--address", "http://127.0.0.1:8265",
+    proc = head_exec(part, "ray", "job", "status", "--address", JOB_API,
                      job_id, check=False)
     text = proc.stdout + proc.stderr
     match = re.search(r"Status for job '[^']+': (\w+)", text) or \
@@ -270,7 +273,7 @@ def service_logs(part: str, service: str) -> str:
 
 
 def job_logs(part: str, job_id: str) -> str:
-    return head_exec(part, "ray", "job", "logs", "--address", "http://127.0.0.1:8265",
+    return head_exec(part, "ray", "job", "logs", "--address", JOB_API,
                      job_id, check=False).stdout
 
 

@@ -14,9 +14,10 @@ import os
 import sys
 
 from stacklab.cluster import netinfo, secrets
+from stacklab.core.constants import RAY_DASHBOARD_PORT, RAY_GCS_PORT
 
 PORTS = {  # pinned: what a firewall between real VMs would have to allow
-    "gcs": 6379, "dashboard": 8265, "client": 10001, "node_manager": 6380,
+    "gcs": RAY_GCS_PORT, "dashboard": RAY_DASHBOARD_PORT, "client": 10001, "node_manager": 6380,
     "object_manager": 6381, "dashboard_agent_grpc": 6382, "runtime_env_agent": 6383,
     "metrics_export": 6384, "dashboard_agent_listen": 52365,
     "min_worker": 10002, "max_worker": 10199,

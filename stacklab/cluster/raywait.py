@@ -15,7 +15,9 @@ import time
 import urllib.parse
 import urllib.request
 
-URL = "http://127.0.0.1:8265/api/v0/nodes?limit=1000"
+from stacklab.core.constants import RAY_DASHBOARD_PORT, SECRETS_DIR
+
+URL = f"http://127.0.0.1:{RAY_DASHBOARD_PORT}/api/v0/nodes?limit=1000"
 
 
 def alive_nodes(token: str) -> list[dict]:
@@ -41,7 +43,7 @@ def storage_reachable() -> bool:
 
 def main(argv: list[str]) -> int:
     want, timeout = int(argv[0]), float(argv[1]) if len(argv) > 1 else 300.0
-    token_path = os.environ.get("RAY_AUTH_TOKEN_PATH", "/run/secrets/ray_token")
+    token_path = os.environ.get("RAY_AUTH_TOKEN_PATH", f"{SECRETS_DIR}/ray_token")
     token = open(token_path).read().strip() if os.path.exists(token_path) else ""
     deadline = time.monotonic() + timeout
     nodes: list[dict] = []

@@ -15,8 +15,7 @@ import sys
 import tempfile
 
 from stacklab.cluster import netinfo, secrets
-
-S3_PORT = 8333
+from stacklab.core.constants import RAY_BUCKET, S3_PORT
 
 
 def identity_config(access: str, secret: str) -> dict:
@@ -55,7 +54,7 @@ def main() -> int:
         "-master.volumeSizeLimitMB=256", "-volume.max=50"])
     signal.signal(signal.SIGTERM, lambda *_: weed.terminate())
     if netinfo.wait_port("127.0.0.1", S3_PORT, timeout=120):
-        buckets = [b for b in os.environ.get("S3_BUCKETS", "stacklab").split(",") if b]
+        buckets = [b for b in os.environ.get("S3_BUCKETS", RAY_BUCKET).split(",") if b]
         for attempt in range(30):
             try:
                 create_buckets(buckets, access, secret)

@@ -8,21 +8,15 @@ fresh random values the first time a stack needs them.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 from stacklab.cluster.shell import docker, run
+from stacklab.core.constants import SECRETS
+from stacklab.core.constants import SECRETS_DIR as MOUNT_DIR
 
-SECRETS_DIR = Path(os.environ.get("STACKLAB_SECRETS_DIR", "/run/secrets"))
-# name -> generator of a fresh value
-GENERATED = {
-    "stacklab_ray_token": lambda: secrets.token_hex(32),
-    "stacklab_s3_access_key": lambda: "sl" + secrets.token_hex(8),
-    "stacklab_s3_secret_key": lambda: secrets.token_urlsafe(30),
-    # federated/docker-stack.yml: the statestore's password and FEDn's JWT signing key
-    "stacklab_fl_postgres_password": lambda: secrets.token_urlsafe(24),
-    "stacklab_fl_jwt_secret": lambda: secrets.token_urlsafe(48),
-}
+SECRETS_DIR = Path(os.environ.get("STACKLAB_SECRETS_DIR", MOUNT_DIR))
+# Docker secret name -> generator of a fresh value (the same generators as `fl up`)
+GENERATED = {docker_name: make for docker_name, make in SECRETS.values()}
 
 
 def ensure(host: str | None, names: list[str]) -> list[str]:

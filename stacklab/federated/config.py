@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from stacklab.core.constants import COMBINER_PORT, CONTROLLER_PORT, DASHBOARD_PORT
 from stacklab.core.errors import UserError
 
 DEFAULT_STATE_DIR = Path(os.environ.get("STACKLAB_FL_STATE", "var/fl"))
@@ -43,11 +44,11 @@ class FLConfig:
     weed_master_port: int = 9334  # SeaweedFS also takes port+10000 for gRPC
     weed_volume_port: int = 9335
     weed_filer_port: int = 9336
-    controller_port: int = 8092
+    controller_port: int = CONTROLLER_PORT
     combiner_host: str = "127.0.0.1"  # the address clients are told to dial
-    combiner_port: int = 12080
+    combiner_port: int = COMBINER_PORT
     combiner_name: str = "combiner1"
-    dashboard_port: int = 8095
+    dashboard_port: int = DASHBOARD_PORT
     # JWT auth on the API (FEDN_JWT_SECRET_KEY generated at up) -- clients get tokens.
     auth: bool = False
     # clients

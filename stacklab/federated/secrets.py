@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 import yaml
 
+from stacklab.core.constants import FL_SECRETS, new_secret
 from stacklab.core.errors import UserError
 from stacklab.federated.config import FLConfig
 
@@ -34,12 +34,6 @@ def ensure_secrets(cfg: FLConfig) -> dict[str, str]:
     """Load the state dir's secrets, generating the missing ones (kept across restarts)."""
     path = secrets_path(cfg)
     current = load_secrets(cfg) if path.exists() else {}
-    wanted = {
-        "postgres_password": lambda: secrets.token_urlsafe(24),
-        "s3_access_key": lambda: "stacklab" + secrets.token_hex(6),
-        "s3_secret_key": lambda: secrets.token_urlsafe(30),
-        "jwt_secret": lambda: secrets.token_urlsafe(48),
-    }
     if cfg.s3_endpoint:  # an external S3 (MinIO...): its keys come from the environment
         for key, env in (("s3_access_key", "STACKLAB_S3_ACCESS_KEY"), ("s3_secret_key", "STACKLAB_S3_SECRET_KEY")):
             value = os.environ.get(env)
@@ -48,9 +42,9 @@ def ensure_secrets(cfg: FLConfig) -> dict[str, str]:
             if value:
                 current[key] = value
     changed = False
-    for key, make in wanted.items():
+    for key in FL_SECRETS:
         if not current.get(key):
-            current[key] = make()
+            current[key] = new_secret(key)
             changed = True
     if changed or cfg.s3_endpoint:
         write_private(path, yaml.safe_dump(current))

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, urlparse
 
+from stacklab.core.constants import DASHBOARD_PORT
 from stacklab.core.errors import UserError
 from stacklab.federated.api import FednApi
 from stacklab.federated.config import FLConfig
@@ -33,7 +34,7 @@ def with_data(html: bytes, data: dict) -> bytes:
     return html.replace(INITIAL_MARK, json.dumps(data).replace("</", "<\\/").encode(), 1)
 
 
-def make_server(cfg: FLConfig, host: str = "127.0.0.1", port: int = 8095) -> ThreadingHTTPServer:
+def make_server(cfg: FLConfig, host: str = "127.0.0.1", port: int = DASHBOARD_PORT) -> ThreadingHTTPServer:
     api = FednApi.from_config(cfg)
     html = page()
     scorer = global_scorer(api, cfg.path("global_test.npz"))
@@ -74,7 +75,7 @@ def make_server(cfg: FLConfig, host: str = "127.0.0.1", port: int = 8095) -> Thr
         raise UserError(f"cannot serve the dashboard on {host}:{port} ({exc.strerror}): pass --port") from None
 
 
-def serve(cfg: FLConfig, host: str = "127.0.0.1", port: int = 8095) -> None:
+def serve(cfg: FLConfig, host: str = "127.0.0.1", port: int = DASHBOARD_PORT) -> None:
     server = make_server(cfg, host, port)
     print(f"fl dashboard: http://{host}:{server.server_address[1]}/  (FEDn API {cfg.api_url}; Ctrl-C stops)", flush=True)
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from stacklab.core.constants import FEDN_BUCKETS
 from stacklab.federated.config import FLConfig
 from stacklab.federated.secrets import load_secrets, write_private
 
@@ -40,9 +41,9 @@ def fedn_settings(cfg: FLConfig, sec: dict[str, str]) -> dict:
                 "storage_endpoint": s3_endpoint(cfg),
                 "storage_access_key": sec["s3_access_key"],
                 "storage_secret_key": sec["s3_secret_key"],
-                "storage_bucket": "fedn-models",
-                "context_bucket": "fedn-context",
-                "prediction_bucket": "fedn-prediction",
+                "storage_bucket": FEDN_BUCKETS[0],
+                "context_bucket": FEDN_BUCKETS[1],
+                "prediction_bucket": FEDN_BUCKETS[2],
                 "storage_secure_mode": s3_endpoint(cfg).startswith("https://"),
                 "storage_verify_ssl": s3_endpoint(cfg).startswith("https://"),
             },

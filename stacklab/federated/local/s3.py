@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from stacklab.core.constants import FEDN_BUCKETS
 from stacklab.core.errors import UserError
 from stacklab.federated.config import FLConfig
 from stacklab.federated.local import procs
@@ -55,7 +56,7 @@ def _s3_ready(cfg: FLConfig, sec: dict[str, str]) -> bool:
     """True once a bucket can be created (the gateway answers only after the filer is up)."""
     try:
         client = s3_client(cfg, sec)
-        for bucket in ("fedn-models", "fedn-context", "fedn-prediction"):
+        for bucket in FEDN_BUCKETS:
             try:
                 client.head_bucket(Bucket=bucket)
             except Exception:

@@ -23,18 +23,18 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from stacklab.cluster import netinfo, secrets
+from stacklab.core.constants import FL_SECRETS, FL_SWARM_POSTGRES_PORT, FL_SWARM_STATE_DIR, S3_PORT
 from stacklab.core.errors import UserError
 from stacklab.federated.config import FLConfig, load_config, save_config
 from stacklab.federated.secrets import write_private
 
-STATE_DIR = Path(os.environ.get("STACKLAB_FL_STATE", "/var/lib/stacklab-fl"))
+STATE_DIR = Path(os.environ.get("STACKLAB_FL_STATE", FL_SWARM_STATE_DIR))
 ENV_PREFIX = "STACKLAB_FL_"
-S3_PORT = 8333  # stacklab.cluster.s3node
 # The stack's service names: Swarm's DNS (dnsrr) resolves them to task IPs.
 SERVICE_HOSTS = {"host": "controller", "postgres_host": "postgres", "combiner_host": "combiner",
                  "s3_endpoint": f"http://s3:{S3_PORT}"}
 # Docker secrets, each mounted under the same name as its key in the state dir's secrets.yaml
-SECRET_NAMES = ("postgres_password", "s3_access_key", "s3_secret_key", "jwt_secret")
+SECRET_NAMES = FL_SECRETS
 
 
 def env_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -50,7 +50,7 @@ def env_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def swarm_config(state_dir: Path = STATE_DIR, environ: dict[str, str] | None = None) -> FLConfig:
-    overrides = {"postgres_start": False, "postgres_port": 5432, **SERVICE_HOSTS,
+    overrides = {"postgres_start": False, "postgres_port": FL_SWARM_POSTGRES_PORT, **SERVICE_HOSTS,
                  **env_overrides(environ), "state_dir": str(state_dir)}
     return load_config(None, overrides)
 

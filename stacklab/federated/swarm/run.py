@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from stacklab.core.constants import FL_SWARM_STATE_DIR as STATE_DIR
 from stacklab.core.errors import UserError
 from stacklab.core.results import part_dir
 
 PART = "federated"           # the stack's name: `stacklab stack deploy federated`
-STATE_DIR = "/var/lib/stacklab-fl"   # stacklab.federated.swarm.node.STATE_DIR
 
 
 def _api_by_name_url() -> str:

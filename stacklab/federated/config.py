@@ -63,6 +63,9 @@ class FLConfig:
     batch_size: int = 32
     lr: float = 0.05
     seed: int = 0
+    # System heterogeneity on purpose: client index -> extra seconds each local
+    # update takes (a slow device), e.g. --set client_delay_s=3:6 or a YAML mapping.
+    client_delay_s: dict = field(default_factory=dict)
     # session
     round_timeout: int = 180
     clients_required: int = 0  # 0: all n_clients
@@ -93,6 +96,7 @@ class FLConfig:
             raise UserError(f"unknown client mode {self.client_mode!r}: use one of {', '.join(CLIENT_MODES)}")
         if self.required_clients > self.n_clients:
             raise UserError(f"clients_required={self.clients_required} exceeds n_clients={self.n_clients}: lower it")
+        self.client_delay_s = parse_delays(self.client_delay_s, self.n_clients)
         for name in ("postgres_port", "s3_port", "weed_master_port", "weed_volume_port", "weed_filer_port",
                      "controller_port", "combiner_port", "dashboard_port"):
             port = getattr(self, name)
@@ -122,6 +126,28 @@ class FLConfig:
             except (TypeError, ValueError):
                 raise UserError(f"FL config {key}={value!r} is not a {type(default).__name__}: fix the value") from None
         return cls(**kwargs)
+
+
+def parse_delays(value: Any, n_clients: int) -> dict[int, float]:
+    """{index: seconds} from a mapping or "I:S,I:S"; one clear error for anything else."""
+    hint = "give client_delay_s as INDEX:SECONDS pairs, e.g. 3:6 or 2:1.5,3:6"
+    if isinstance(value, str):
+        pairs = [item.split(":", 1) for item in value.replace(" ", "").split(",") if item]
+        if any(len(p) != 2 for p in pairs):
+            raise UserError(f"client_delay_s={value!r} is not INDEX:SECONDS pairs: {hint}")
+        value = dict(pairs)
+    if not isinstance(value, dict):
+        raise UserError(f"client_delay_s={value!r} is not a mapping: {hint}")
+    out: dict[int, float] = {}
+    for key, seconds in value.items():
+        try:
+            index, delay = int(key), float(seconds)
+        except (TypeError, ValueError):
+            raise UserError(f"client_delay_s entry {key}:{seconds} is not INDEX:SECONDS: {hint}") from None
+        if not 1 <= index <= n_clients or delay < 0:
+            raise UserError(f"client_delay_s entry {key}:{seconds}: clients are 1..{n_clients} and delays >= 0 s")
+        out[index] = delay
+    return out
 
 
 def _coerce(value: Any, default: Any) -> Any:

@@ -58,7 +58,8 @@ def prepare_partitions(cfg: Any) -> list[dict]:
         os.replace(tmp, path)
         labels = np.bincount(y_train[tr], minlength=10).tolist()
         settings = {"name": cfg.client_name(index), "epochs": cfg.epochs, "batch_size": cfg.batch_size,
-                    "lr": cfg.lr, "seed": cfg.seed + index, "train_label_counts": labels, **info}
+                    "lr": cfg.lr, "seed": cfg.seed + index, "train_label_counts": labels,
+                    "delay_s": float(cfg.client_delay_s.get(index, 0.0)), **info}
         (workdir / SETTINGS).write_text(json.dumps(settings, indent=1))
         infos.append(settings)
     global_path = cfg.path("global_test.npz")
@@ -183,6 +184,9 @@ def train(params: list[np.ndarray], client_dir: str | Path) -> tuple[list[np.nda
     optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"], momentum=0.9)
     losses = [train_epoch(model, optimizer, data["x_train"], data["y_train"], settings["batch_size"],
                           seed=settings["seed"] + epoch) for epoch in range(settings["epochs"])]
+    # A client slowed on purpose (client_delay_s) holds its update back as a
+    # slower device would; the delay counts as its own time, not as overhead.
+    time.sleep(float(settings.get("delay_s", 0.0)))
     seconds = time.perf_counter() - tic
     (Path(client_dir) / LAST_TRAIN).write_text(json.dumps({"train_seconds": seconds, "train_loss": losses[-1]}))
     meta = {"num_examples": int(len(data["y_train"])), "batch_size": settings["batch_size"],

@@ -194,6 +194,27 @@ def fix_round_config_strings(config: Any) -> Any:
     return config
 
 
+def latest_round_id_as_number() -> None:
+    """Bug 8 (fedn 0.33.0, found here): once rounds 1..10 exist, a new session reuses round id 10.
+
+    SQLRoundStore.get_latest_round_id sorts the round ids, stored as text, as
+    text: '9' > '10', so the next session numbers its first round 10 again,
+    the insert violates the primary key (UniqueViolation in the controller log)
+    and the session never runs a round. Take the numeric maximum instead.
+    """
+    if not _once("latest_round_id"):
+        return
+    from fedn.network.storage.statestore.stores.round_store import SQLRoundStore
+    from sqlalchemy import Integer, cast, func, select
+
+    def get_latest_round_id(self: Any) -> int:
+        with self.Session() as session:
+            latest = session.scalar(select(func.max(cast(self.SQLModel.id, Integer))))
+        return int(latest or 0)
+
+    SQLRoundStore.get_latest_round_id = get_latest_round_id
+
+
 def grpc_token_on_plain_channel() -> None:
     """Bug 7 (fedn 0.33.0, found here): JWT auth + plain (non-TLS) gRPC -> "Token is missing".
 
@@ -267,7 +288,8 @@ def fast_combiner_polling() -> None:
 
 
 ROLES = {
-    "controller": (use_psycopg2_driver, reconnect_after_db_restart, patch_client_add_route, coerce_round_config_booleans, fast_controller_polling),
+    "controller": (use_psycopg2_driver, reconnect_after_db_restart, patch_client_add_route, coerce_round_config_booleans,
+                   latest_round_id_as_number, fast_controller_polling),
     "combiner": (use_psycopg2_driver, reconnect_after_db_restart, coerce_round_config_booleans, fast_combiner_polling),
     "client": (grpc_token_on_plain_channel,),
 }

@@ -126,6 +126,23 @@ def test_bug6_round_update_with_combiner_strings_is_stored(tmp_path):
     assert stored["validate"] is True and stored["requested_clients"] is None
 
 
+def test_bug8_latest_round_id_is_the_numeric_maximum(tmp_path):
+    from fedn.network.storage.statestore.stores.dto.round import RoundDTO
+    from fedn.network.storage.statestore.stores.round_store import SQLRoundStore
+    from fedn.network.storage.statestore.stores.sql.shared import MyAbstractBase
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'ids.sqlite'}")
+    MyAbstractBase.metadata.create_all(engine)
+    store = SQLRoundStore(sessionmaker(engine))
+    assert store.get_latest_round_id() == 0
+    for rid in range(1, 12):
+        store.add(RoundDTO(round_id=str(rid), status="Finished"))
+    compat.latest_round_id_as_number()
+    assert store.get_latest_round_id() == 11  # upstream's text sort says 9, and the next session reuses 10
+
+
 def test_bug7_token_sent_on_plain_grpc_channel():
     compat.grpc_token_on_plain_channel()
     from fedn.network.clients.grpc_handler import GrpcHandler

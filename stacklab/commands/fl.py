@@ -101,14 +101,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = write_results(result, args.out)
     print(f"fl run: results in {path}")
     if not args.no_snapshot:
-        from stacklab.federated.dashboard.snapshot import snapshot
+        from stacklab.federated.dashboard.snapshot import snapshot_after_session
 
-        try:
-            meta = snapshot(cfg, path.parent, result["session_id"])
-            print(f"fl run: dashboard snapshot {path.parent / meta['png']} ({meta['rounds_finished']} rounds, "
-                  f"clients {', '.join(meta['clients'])})")
-        except UserError as exc:  # the session's results stand; only the picture is missing
-            print(f"fl run: no dashboard snapshot: {exc}")
+        snapshot_after_session(cfg, path.parent, result["session_id"], log=lambda line: print(f"fl run: {line}"))
     return 0
 
 

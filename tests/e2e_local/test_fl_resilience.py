@@ -33,7 +33,7 @@ def _max_round(api: FednApi) -> int:
 def test_r3_killed_client_session_completes_and_client_rejoins(fed):
     api, out = fed["api"], fed["root"] / "r3"
     before = _max_round(api)
-    runner = subprocess.Popen([*STACKLAB, "fl", "run", "--rounds", "4", "--state-dir", str(fed["state"]),
+    runner = subprocess.Popen([*STACKLAB, "fl", "run", "--rounds", "4", "--no-snapshot", "--state-dir", str(fed["state"]),
                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
     while _max_round(api) < before + 2 and time.monotonic() < deadline:  # round 2 of the session began
@@ -59,7 +59,7 @@ def test_r3_killed_client_session_completes_and_client_rejoins(fed):
     assert result["global"]["final_accuracy"] > result["global"]["seed_accuracy"] + 0.1
     # ...and the restarted client2 rejoined (same client id) and takes part again
     api.wait_for_clients(2, timeout=120)
-    again = run_cli("fl", "run", "--rounds", "2", "--state-dir", fed["state"], "--out", out / "after", timeout=300)
+    again = run_cli("fl", "run", "--rounds", "2", "--no-snapshot", "--state-dir", fed["state"], "--out", out / "after", timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     rounds = json.loads((out / "after" / "fl.json").read_text())["rounds"]
     assert [set(r["clients"]) for r in rounds] == [{"client1", "client2"}] * 2, again.stdout
@@ -85,7 +85,7 @@ def test_r4_restart_keeps_sessions_rounds_models(fed, service):
 
 def test_r4_federation_works_after_restarts(fed):
     out = fed["root"] / "r4"
-    proc = run_cli("fl", "run", "--rounds", "1", "--state-dir", fed["state"], "--out", out, timeout=300)
+    proc = run_cli("fl", "run", "--rounds", "1", "--no-snapshot", "--state-dir", fed["state"], "--out", out, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads((out / "fl.json").read_text())
     assert result["rounds"][0]["status"] == "Finished"

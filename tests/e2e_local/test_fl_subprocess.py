@@ -41,7 +41,7 @@ def fed():
 
 def test_cli_clients_run_the_kit_package(fed):
     out = fed["root"] / "kit"
-    proc = run_cli("fl", "run", "--rounds", "1", "--state-dir", fed["state"], "--out", out, timeout=400)
+    proc = run_cli("fl", "run", "--rounds", "1", "--no-snapshot", "--state-dir", fed["state"], "--out", out, timeout=400)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rec = json.loads((out / "fl.json").read_text())["rounds"][0]
     assert rec["status"] == "Finished" and set(rec["clients"]) == {"client1", "client2"}
@@ -54,7 +54,7 @@ def test_cli_clients_run_a_foreign_upstream_package(fed, tmp_path):
     for name, text in FOREIGN.items():
         (tmp_path / name).write_text(text)
     out = fed["root"] / "foreign"
-    proc = run_cli("fl", "run", "--rounds", "1", "--state-dir", fed["state"], "--out", out, "--package", tmp_path,
+    proc = run_cli("fl", "run", "--rounds", "1", "--no-snapshot", "--state-dir", fed["state"], "--out", out, "--package", tmp_path,
                    timeout=400)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "restarting the subprocess clients" in proc.stdout

@@ -96,3 +96,15 @@ def snapshot(cfg: FLConfig, out_dir: str | Path, session_id: str | None = None,
             "clients_online": shown.get("clients_online")}
     write_json(out / "dashboard.json", meta)
     return meta
+
+
+def snapshot_after_session(cfg: FLConfig, out_dir: str | Path, session_id: str, log=print) -> dict | None:
+    """The snapshot a finished session gets (fl run, stacklab lab); its absence is a note, not a failure."""
+    try:
+        meta = snapshot(cfg, out_dir, session_id)
+    except UserError as exc:  # the session's results stand; only the picture is missing
+        log(f"no dashboard snapshot: {exc}")
+        return None
+    log(f"dashboard snapshot {Path(out_dir) / meta['png']} ({meta['rounds_finished']} rounds, "
+        f"clients {', '.join(meta['clients'])})")
+    return meta

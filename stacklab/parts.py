@@ -49,13 +49,22 @@ PARTS: tuple[Part, ...] = (
          sources={"fl": ("federated/fl.json", "stacklab fl up && stacklab fl run --rounds 5 && stacklab fl down"),
                   "fl_noniid": ("federated_noniid/fl.json",
                                 "stacklab fl up --non-iid && stacklab fl run --rounds 5 "
-                                "--out results/federated_noniid && stacklab fl down")}),
+                                "--out results/federated_noniid && stacklab fl down"),
+                  "fl_swarm": ("federated_swarm/fl.json",
+                               "stacklab stack deploy federated && stacklab fl swarm-run --rounds 5"),
+                  # what the dashboard snapshot (fl_dashboard.png) showed: session, rounds, clients
+                  "fl_dashboard": ("federated/dashboard.json", "stacklab fl run --rounds 5 (its snapshot)"),
+                  "fl_swarm_dashboard": ("federated_swarm/dashboard.json",
+                                         "stacklab fl swarm-run --rounds 5 (its snapshot)")}),
     Part("bench", sources={
         "p1_p2": ("bench/p1_p2.json", "python bench/p1_p2_tune.py"),
         "p3": ("bench/p3.json", "python bench/p3_ray_train_vs_ddp.py"),
         "p3_startup": ("bench/p3_startup.json", "python bench/p3_startup.py"),
         "p4": ("bench/p4_fl.json", "python bench/p4_fl_round_overhead.py"),
-        "p5_p6": ("bench/p5_p6.json", "python bench/p5_p6_swarm.py")}),
+        "p5_p6": ("bench/p5_p6.json", "python bench/p5_p6_swarm.py"),
+        # its "tune" key, when present, tabulated as {"runs": [{"vms", "wall_seconds", "accel", "cores_shared"}]}
+        "p8": ("bench/p8.json", "python bench/p8_vms.py"),
+        "fl_hetero": ("federated_hetero/hetero.json", "python bench/p9_fl_heterogeneity.py")}),
     # The node bootstrap and the Ray cluster file the Ray parts merge; no stack of its own.
     Part("swarm", stack_dir="swarm",
          sources={

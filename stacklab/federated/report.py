@@ -43,28 +43,22 @@ def _fmt(value: float | None) -> str:
 
 
 def plot(result: dict, path: Path) -> Path:
-    import matplotlib
+    from matplotlib.ticker import MaxNLocator
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from stacklab.core.plots import data_label, new_figure, save
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = new_figure(f"FEDn session {result['session_name']} ({'non-IID' if result['non_iid'] else 'IID'})",
+                         "round", "validation accuracy (own test share)", source=data_label(result["data"]))
     ok = [r for r in result["rounds"] if r.get("clients")]
     names = sorted({n for r in ok for n in r["clients"]})
     for name in names:
         pts = [(r["round"], r["clients"][name]["accuracy"]) for r in ok if name in r["clients"]]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
     ax.plot([r["round"] for r in ok], [r["mean_accuracy"] for r in ok], "k--", marker="s", label="mean")
-    ax.set_xlabel("round")
-    ax.set_ylabel("validation accuracy (own test share)")
-    ax.set_title(f"FEDn session {result['session_name']} ({'non-IID' if result['non_iid'] else 'IID'})")
     ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(loc="lower right", fontsize="small")
+    return save(fig, path)
 
 
 def write_all(result: dict, out: str | Path | None = None) -> Path:

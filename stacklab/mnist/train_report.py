@@ -67,7 +67,9 @@ def render_markdown(summary: dict[str, Any]) -> str:
 def plot_curves(summary: dict[str, Any], out: Path) -> list[Path]:
     epochs = summary["epochs"]
     x = [e["epoch"] for e in epochs]
-    fig, ax = plots.new_figure("MnistCNN on Ray Train: loss and accuracy", "epoch", "cross-entropy loss")
+    source = plots.data_label(summary["data"])
+    fig, ax = plots.new_figure("MnistCNN on Ray Train: loss and accuracy", "epoch", "cross-entropy loss",
+                               source=source)
     ax.plot(x, [e["train_loss"] for e in epochs], "o-", label="train loss")
     ax.plot(x, [e["test_loss"] for e in epochs], "s-", label="test loss")
     acc = ax.twinx()
@@ -75,10 +77,11 @@ def plot_curves(summary: dict[str, Any], out: Path) -> list[Path]:
     acc.set_ylabel("test accuracy")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles = ax.get_lines() + acc.get_lines()
-    ax.legend(handles, [h.get_label() for h in handles], loc="center left", fontsize="small")
+    ax.legend(handles, [h.get_label() for h in handles], loc="center right", fontsize="small")
     curves = plots.save(fig, out / "train_curves.png")
     fig, ax = plots.new_figure(
-        f"Throughput, {summary['config']['workers']} worker(s)", "epoch", "training samples/s (all workers)"
+        f"Throughput, {summary['config']['workers']} worker(s)", "epoch", "training samples/s (all workers)",
+        source=source,
     )
     ax.bar(x, [e["samples_per_s"] for e in epochs])
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

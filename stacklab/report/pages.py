@@ -41,10 +41,14 @@ def collect(results_root: Path = DEFAULT_RESULTS_DIR, docs: Path = DOCS) -> list
             found[key] = (path, _read_checked(path, f"rerun `{command}`")[1])
     (docs / "data").mkdir(parents=True, exist_ok=True)
     (docs / "img").mkdir(parents=True, exist_ok=True)
+    copied: set[Path] = set()
     for key, (path, text) in found.items():
         write_atomic(docs / "data" / f"{key}.json", text)
-        for png in sorted(path.parent.glob("*.png")):
-            shutil.copyfile(png, docs / "img" / f"{key}_{png.name}")
+        # a directory's plots go once, under its first key (fl.json and dashboard.json share one)
+        if path.parent not in copied:
+            copied.add(path.parent)
+            for png in sorted(path.parent.glob("*.png")):
+                shutil.copyfile(png, docs / "img" / f"{key}_{png.name}")
     return list(found)
 
 
@@ -79,6 +83,9 @@ class Figures:
     def secs(self, value: float) -> str:
         return self._keep(f"{float(value):.1f} s")
 
+    def signed(self, value: float) -> str:
+        return self._keep(f"{float(value):+.4f}")
+
     def ratio(self, value: float) -> str:
         return self._keep(f"{float(value):.2f}")
 
@@ -105,7 +112,7 @@ def render(docs: Path = DOCS, templates: Path | None = None) -> tuple[dict[str, 
     figures = Figures()
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-    for name in ("acc", "pct", "secs", "ratio", "num"):
+    for name in ("acc", "signed", "pct", "secs", "ratio", "num"):
         env.filters[name] = getattr(figures, name)
     context = {"data": load_data(docs), "sources": {k: {"file": f, "command": c} for k, (f, c) in SOURCES.items()},
                "img": lambda key, png: f"img/{key}_{png}",

@@ -12,7 +12,7 @@ from typing import Any
 
 from matplotlib.ticker import MaxNLocator
 
-from stacklab.core.plots import new_figure, save
+from stacklab.core.plots import caption, data_label, new_figure, plt, save
 
 
 def draw(data: dict[str, Any], img_dir: Path) -> list[Path]:
@@ -24,47 +24,68 @@ def draw(data: dict[str, Any], img_dir: Path) -> list[Path]:
         ("fl_iid_vs_noniid", ("fl", "fl_noniid"), _fl_iid_vs_noniid),
         ("tune_scaling", ("scaling",), _tune_scaling),
     ):
+        if name == "tuned_vs_default" and "rescore" not in data.get("tune", {}):
+            continue  # no held-out scores: nothing honest to draw
         if all(key in data for key in needs) and (name != "tune_scaling" or _scaling_known(data["scaling"])):
             drawn.append(save(plot(data), img_dir / f"report_{name}.png"))
     return drawn
 
 
 def _tuned_vs_default(data: dict[str, Any]):
-    tune = data["tune"]
-    folds = tune["settings"]["folds"]
-    bars = []
-    if "baseline" in data:
-        bars.append((f"default\n(baseline, {data['baseline']['folds']}-fold)", data["baseline"]["mean_accuracy"]))
-    bars += [(f"default\n(tune job, {folds}-fold)", tune["default"]["accuracy"]),
-             (f"tuned\n({tune['settings']['searcher']}+{tune['settings']['scheduler']}, {folds}-fold)",
-              tune["best"]["accuracy"])]
-    fig, ax = new_figure("RandomForest: CV accuracy, default vs tuned", "", "mean CV accuracy")
-    colors = ["tab:gray"] * (len(bars) - 1) + ["tab:green"]
-    ax.bar(range(len(bars)), [b[1] for b in bars], color=colors)
-    ax.set_xticks(range(len(bars)), [b[0] for b in bars])
-    low = min(b[1] for b in bars)
-    ax.set_ylim(max(0.0, low - 0.05), min(1.0, max(b[1] for b in bars) + 0.02))
-    for i, (_label, value) in enumerate(bars):
-        ax.annotate(f"{value:.4f}", (i, value), ha="center", va="bottom")
+    """Held-out accuracy of both configs per split (paired), and the paired differences with their interval.
+
+    Points and intervals, not bars: a bar's length claims a distance from
+    zero, which a zoomed accuracy axis would misstate.
+    """
+    r = data["tune"]["rescore"]
+    default = [s["default"] for s in r["splits"]]
+    tuned = [s["tuned"] for s in r["splits"]]
+    diffs = [t - d for d, t in zip(default, tuned, strict=True)]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+    caption(fig, f"{data_label(data['tune']['data'])}; {r['holdout_rows']} held-out rows, "
+                 f"{r['folds']} folds x {r['repeats']} repeats")
+    fig.suptitle("RandomForest: default vs tuned on rows the search never saw")
+    for d, t in zip(default, tuned, strict=True):
+        left.plot([0, 1], [d, t], color="0.75", lw=0.8, marker=".", zorder=1)
+    means = [r["default_mean"], r["tuned_mean"]]
+    left.errorbar([0, 1], means, yerr=[r["default_std"], r["tuned_std"]], fmt="o", color="black", capsize=6,
+                  zorder=2, label="mean +- std over splits")
+    left.plot([], [], color="0.75", marker=".", label="one split (same rows for both)")
+    left.set_xticks([0, 1], ["default", "tuned"])
+    left.set_xlim(-0.5, 1.5)
+    left.set_ylabel("held-out accuracy")
+    left.grid(alpha=0.3)
+    left.legend(loc="best", fontsize="small")
+    low, high = r["diff_ci"]
+    right.axhline(0, color="tab:red", ls="--", lw=1, label="no difference")
+    right.scatter([0] * len(diffs), diffs, color="0.6", s=12, label="one split")
+    right.errorbar([0], [r["diff_mean"]], yerr=[[r["diff_mean"] - low], [high - r["diff_mean"]]], fmt="o",
+                   color="tab:green", capsize=8, label=f"mean, {100 * r['confidence']:.0f}% interval")
+    right.set_xticks([0], ["tuned - default"])
+    right.set_xlim(-1, 1)
+    right.set_ylabel("paired accuracy difference")
+    right.grid(alpha=0.3)
+    right.legend(loc="best", fontsize="small")
     return fig
 
 
 def _train_scaling(data: dict[str, Any]):
-    fig, ax = new_figure("Ray Train: throughput per epoch", "epoch", "training samples/s")
+    fig, ax = new_figure("Ray Train: throughput per epoch", "epoch", "training samples/s",
+                         source=data_label(data["train"]["data"]))
     for key in ("train_1w", "train"):
         run = data[key]
         epochs = run["epochs"]
         ax.plot([e["epoch"] for e in epochs], [e["samples_per_s"] for e in epochs], marker="o",
                 label=f"{run['config']['workers']} worker(s), final test acc {run['final']['test_accuracy']:.4f}")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.3)  # headroom: the legend sits above the lines
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend()
+    ax.legend(loc="upper center", fontsize="small", ncols=2)
     return fig
 
 
 def _fl_iid_vs_noniid(data: dict[str, Any]):
     fig, ax = new_figure("FEDn: mean client accuracy per round", "round of the session",
-                         "mean validation accuracy (own test share)")
+                         "mean validation accuracy (own test share)", source=data_label(data["fl"]["data"]))
     for key, label in (("fl", "IID"), ("fl_noniid", "non-IID")):
         run = data[key]
         rounds = [r for r in run["rounds"] if r.get("mean_accuracy") is not None]
@@ -72,7 +93,7 @@ def _fl_iid_vs_noniid(data: dict[str, Any]):
                 label=f"{label}: global final {run['global']['final_accuracy']:.4f}")
     ax.set_ylim(0, 1)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend()
+    ax.legend(loc="lower right", fontsize="small")
     return fig
 
 
@@ -87,12 +108,23 @@ def _nodes(run: dict[str, Any]) -> int:
 
 
 def _tune_scaling(data: dict[str, Any]):
-    runs = data["scaling"]["runs"]
-    fig, ax = new_figure("Ray Tune: wall time vs Swarm worker nodes", "worker nodes (1 CPU each)", "wall time (s)")
+    scaling = data["scaling"]
+    runs = scaling["runs"]
+    source = "local Swarm on one 2-core machine"
+    if "tune" in data:
+        source += f"; {data_label(data['tune']['data'])}"
+    fig, ax = new_figure("Ray Tune: wall time vs Swarm worker nodes", "worker nodes (1 CPU each)", "wall time (s)",
+                         source=source)
     nodes = [_nodes(r) for r in runs]
-    ax.plot(nodes, [r["wall_seconds"] for r in runs], marker="o", label="measured")
-    ax.plot(nodes, [runs[0]["wall_seconds"] * nodes[0] / n for n in nodes], "k--", label="perfect scaling")
+    walls = [r["wall_seconds"] for r in runs]
+    # the spread of the runs behind each median (only the undisturbed ones count)
+    kept = [[a["wall_seconds"] for a in r.get("attempts", []) if a.get("foreign_load") is False] or [w]
+            for r, w in zip(runs, walls, strict=True)]
+    spread = [[w - min(k) for w, k in zip(walls, kept, strict=True)], [max(k) - w for w, k in zip(walls, kept, strict=True)]]
+    ax.errorbar(nodes, walls, yerr=spread, marker="o", capsize=5,
+                label="median of runs (bars: their range)" if any("attempts" in r for r in runs) else "measured")
+    ax.plot(nodes, [walls[0] * nodes[0] / n for n in nodes], "k--", label="perfect scaling")
     ax.set_xticks(nodes)
-    ax.legend()
+    ax.legend(loc="upper right", fontsize="small")
     ax.set_ylim(bottom=0)
     return fig

@@ -316,13 +316,23 @@ def summarize(grid: Any, settings: TuneSettings, data: dict, default: dict, stag
     }
 
 
+# 12 trials kept the defaults on the lab's 6,000 rows; 24 (ASHA stops the weak ones
+# after an eighth of their trees) found a config whose gain on the held-out rows
+# cleared the noise: 207 s of search + 68 s of held-out scoring on 2 cores under a
+# load of 11 (other work), which is where the lab's few minutes go.
+LAB_TUNE = {"rows": 6000, "folds": 3, "trials": 24, "searcher": "optuna", "scheduler": "asha"}
+
+
 def lab_step(results_root: Path) -> dict[str, Any]:
-    summary = run_tune(TuneSettings(rows=6000, folds=3, trials=12, searcher="optuna", scheduler="asha",
-                                    out=str(results_root / "ray_tuning")))
+    summary = run_tune(TuneSettings(**LAB_TUNE, out=str(results_root / "ray_tuning")))
+    from stacklab.tabular.tune_report import verdict_words
+
+    r = summary["rescore"]
+    low, high = r["diff_ci"]
     return {
-        "part": "ray_tuning (Optuna + ASHA)",
-        "metric": "best CV accuracy (default)",
-        "value": f"{summary['best']['accuracy']:.4f} ({summary['default']['accuracy']:.4f})",
-        "seconds": round(summary["wall_seconds"], 1),
+        "part": f"ray_tuning (Optuna + ASHA, {summary['num_trials']} trials)",
+        "metric": "held-out accuracy tuned vs default (gain, 95% interval)",
+        "value": f"{r['tuned_mean']:.4f} vs {r['default_mean']:.4f} ({r['diff_mean']:+.4f}, "
+                 f"[{low:+.4f}, {high:+.4f}]): {verdict_words(r)}",
         "results": str(results_root / "ray_tuning" / "tune.json"),
     }

@@ -24,10 +24,15 @@ def held_out_line(r: dict[str, Any]) -> str:
             f"repeats): tuned {r['tuned_mean']:.4f} +- {r['tuned_std']:.4f}, default {r['default_mean']:.4f} "
             f"+- {r['default_std']:.4f}; gain {r['diff_mean']:+.4f}, {100 * r['confidence']:.0f}% interval "
             f"[{low:+.4f}, {high:+.4f}]: ")
+    return head + verdict_words(r)
+
+
+def verdict_words(r: dict[str, Any]) -> str:
+    """What the held-out comparison showed, plainly."""
     if r["same_config"]:
-        return head + "the search chose the defaults themselves, so there is no gain"
-    return head + {"gain": "a real gain", "loss": "the tuned config is worse",
-                   "within noise": "within noise, NOT a demonstrated gain"}[r["verdict"]]
+        return "no gain: the search chose the defaults themselves"
+    return {"gain": "a real gain", "loss": "the tuned config is worse",
+            "within noise": "within noise, NOT a demonstrated gain"}[r["verdict"]]
 
 
 def tune_markdown(summary: dict[str, Any]) -> str:

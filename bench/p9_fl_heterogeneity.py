@@ -106,7 +106,7 @@ def main() -> int:
           f"data: {scenarios[0]['data_source']}")
     print(f"{'scenario':<12} {'status':<10} {'rounds ok':>9} {'round s (each)':<34} {'clients per round':<28} {'global acc':>10}")
     for s in scenarios:
-        each = " ".join(f"{x:.1f}" for x in s["round_seconds"])
+        each = " ".join("-" if x is None else f"{x:.1f}" for x in s["round_seconds"])
         per = " ".join(str(len(c)) for c in s["clients_per_round"])
         print(f"{s['scenario']:<12} {s['session_status'] or '?':<10} {s['rounds_finished']:>4}/{s['rounds_requested']:<4} "
               f"{each:<34} {per:<28} {s['global_final_accuracy']:10.3f}")

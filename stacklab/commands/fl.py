@@ -64,6 +64,9 @@ def register(subparsers) -> None:
     common(snap)
     snap.add_argument("--out", default=None, help="directory (default results/federated)")
     snap.add_argument("--session", default=None, help="session id (default: the newest)")
+    snap.add_argument("--url", default=None,
+                      help="a running dashboard to capture, e.g. the Swarm stack's http://BASE-NODE:8095/ "
+                           "(default: serve one over the state dir's federation)")
     snap.set_defaults(func=cmd_snapshot)
 
     from stacklab.federated.swarm.run import register_swarm_run
@@ -155,10 +158,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from stacklab.core.results import part_dir
     from stacklab.federated.config import load_saved
-    from stacklab.federated.dashboard.snapshot import snapshot
+    from stacklab.federated.dashboard.snapshot import capture, snapshot
 
     out = part_dir(args.out, "federated")
-    meta = snapshot(load_saved(args.state_dir), out, args.session)
+    if args.url:
+        meta = capture(args.url, out, args.session)
+    else:
+        meta = snapshot(load_saved(args.state_dir), out, args.session)
     print(f"fl snapshot: {out / meta['png']} of session {meta['session_name']} ({meta['status']}, "
           f"{meta['rounds_finished']}/{meta['rounds_requested']} rounds, clients {', '.join(meta['clients'])})")
     return 0

@@ -24,6 +24,7 @@ from stacklab.federated.package import build_package, upload_package
 
 POLL_S = 0.1
 STRAGGLER_GRACE_S = 60.0  # after the session ends: late validations (subprocess clients) still count
+UNVALIDATED = "Finished, unvalidated"  # a round FEDn aggregated whose validations never arrived
 
 
 def session_config(cfg: FLConfig, seed_id: str) -> dict:
@@ -132,6 +133,12 @@ def follow(api: FednApi, session_id: str, seed_id: str, first_round: int, rounds
                                        "clients": {}, "model_id": None}
                 log(f"round {r['round_id']}: {r['status']} after {now - started[r['round_id']]:.1f} s")
         if finished_at is not None and (len(done) >= len(ours) or grace_over):
+            for r, model_id in zip(successful, chain, strict=False):
+                if r["round_id"] not in done:  # aggregated, but no validation came in time: say so, never drop it
+                    done[r["round_id"]] = {"round": int(r["round_id"]), "status": UNVALIDATED, "seconds": None,
+                                           "clients": {}, "model_id": model_id}
+                    log(f"round {r['round_id']}: aggregated, but no client validation arrived within "
+                        f"{STRAGGLER_GRACE_S:.0f} s of the session's end")
             return [done[k] for k in sorted(done, key=int)]
         time.sleep(POLL_S)
     raise UserError(f"session {session_id} still running after {timeout:.0f} s: see `stacklab fl status`")

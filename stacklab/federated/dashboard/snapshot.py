@@ -3,7 +3,8 @@
 `snapshot` serves the dashboard on a free port, has Chromium (Debian's
 package, installed by scripts/system-deps.sh) dump the rendered page and take
 a PNG of it, each with a new empty profile and every background service off
-(no network but the dashboard's own). dashboard.json records the session, its
+(no network but the dashboard's own). `capture` does the same for any running
+dashboard, e.g. the Swarm stack's on its base node (`fl snapshot --url`). dashboard.json records the session, its
 rounds and clients next to the files, so a reader (stacklab report, a test)
 can tell that the picture came from a real, finished session.
 """
@@ -17,9 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import requests
+
 from stacklab.core.errors import UserError
 from stacklab.core.results import write_atomic, write_json
-from stacklab.federated.api import FednApi
 from stacklab.federated.config import FLConfig
 
 SIZE = (1200, 1100)
@@ -58,44 +60,54 @@ def png_size(path: Path) -> tuple[int, int] | None:
     return struct.unpack(">II", head[16:24])
 
 
-def snapshot(cfg: FLConfig, out_dir: str | Path, session_id: str | None = None,
-             size: tuple[int, int] = SIZE) -> dict:
-    """dashboard.png + dashboard.html + dashboard.json in out_dir, of one session (default: the newest)."""
-    from stacklab.federated.dashboard.data import collect
-    from stacklab.federated.dashboard.server import serve_in_thread
-
+def capture(base_url: str, out_dir: str | Path, session_id: str | None = None, size: tuple[int, int] = SIZE) -> dict:
+    """dashboard.png + .html + .json in out_dir from a running dashboard (ours, or the Swarm stack's)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    shown = collect(FednApi.from_config(cfg), session_id)
+    base_url = base_url.rstrip("/") + "/"
+    query = f"?session={session_id}" if session_id else ""
+    try:
+        shown = requests.get(f"{base_url}data.json{query}", timeout=120).json()
+    except (requests.RequestException, ValueError) as exc:
+        raise UserError(f"no dashboard answers at {base_url} ({exc.__class__.__name__}): "
+                        "start it (`stacklab fl dashboard`) or pass its URL") from None
     if not shown.get("ok"):
         raise UserError(f"the dashboard cannot read FEDn's API ({shown.get('error')}): is the federation up?")
     session = shown.get("session")
     if not session:
         raise UserError("FEDn has no session to show yet: run `stacklab fl run` first")
-    server = serve_in_thread(cfg, port=0)
-    url = f"http://127.0.0.1:{server.server_address[1]}/?session={session['id']}"
+    url = f"{base_url}?session={session['id']}"
     png, html = out / "dashboard.png", out / "dashboard.html"
-    try:
-        dom = chromium("--dump-dom", url)
-        if "API reachable" not in dom.stdout:
-            raise UserError(f"the dashboard page rendered no data (chromium: {dom.stderr.strip()[-200:]}): "
-                            f"open {url} to see why")
-        write_atomic(html, dom.stdout)
-        png.unlink(missing_ok=True)
-        shot = chromium(f"--screenshot={png}", f"--window-size={size[0]},{size[1]}", url)
-    finally:
-        server.shutdown()
-        server.server_close()
+    dom = chromium("--dump-dom", url)
+    if "API reachable" not in dom.stdout:
+        raise UserError(f"the dashboard page rendered no data (chromium: {dom.stderr.strip()[-200:]}): "
+                        f"open {url} to see why")
+    write_atomic(html, dom.stdout)
+    png.unlink(missing_ok=True)
+    shot = chromium(f"--screenshot={png}", f"--window-size={size[0]},{size[1]}", url)
     if png_size(png) is None:
         raise UserError(f"chromium wrote no screenshot ({shot.stderr.strip()[-200:]}): see the message above")
-    meta = {"png": png.name, "html": html.name, "size": list(png_size(png) or size), "api": cfg.api_url,
-            "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    meta = {"png": png.name, "html": html.name, "size": list(png_size(png) or size), "api": shown.get("api"),
+            "dashboard": base_url, "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "session_id": session["id"], "session_name": session.get("name"), "status": session.get("status"),
             "rounds_requested": session.get("rounds_requested"), "rounds_finished": session.get("rounds_finished"),
             "clients": sorted({n for r in session["rounds"] for n in r["accuracy"]}),
-            "clients_online": shown.get("clients_online")}
+            "clients_online": shown.get("clients_online"), "data_source": shown.get("data_source")}
     write_json(out / "dashboard.json", meta)
     return meta
+
+
+def snapshot(cfg: FLConfig, out_dir: str | Path, session_id: str | None = None,
+             size: tuple[int, int] = SIZE) -> dict:
+    """`capture` of our own dashboard over cfg's federation, served on a free port for the purpose."""
+    from stacklab.federated.dashboard.server import serve_in_thread
+
+    server = serve_in_thread(cfg, port=0)
+    try:
+        return capture(f"http://127.0.0.1:{server.server_address[1]}/", out_dir, session_id, size)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def snapshot_after_session(cfg: FLConfig, out_dir: str | Path, session_id: str, log=print) -> dict | None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn.model_selection import train_test_split
+from typing import TYPE_CHECKING
 
 from stacklab.core.errors import UserError
-from stacklab.data.covtype import Dataset, load_covtype
+
+if TYPE_CHECKING:  # pandas and sklearn load with the data, not with the CLI's --dataset choices
+    from stacklab.data.covtype import Dataset
 
 BUNDLED = {
     "iris": "load_iris",
@@ -19,6 +20,11 @@ DATASETS = ["covtype", *BUNDLED]
 
 def load_dataset(name: str = "covtype", source: str = "auto", rows: int | None = None, seed: int = 0) -> Dataset:
     """Load a dataset; ``rows`` takes a stratified, deterministic subsample."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    from stacklab.data.covtype import Dataset, load_covtype
+
     if name == "covtype":
         data = load_covtype(source, seed=seed)
     elif name in BUNDLED:

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ray import tune
-from sklearn.base import BaseEstimator
+if TYPE_CHECKING:  # sklearn and Ray load only when a model is built or searched
+    from sklearn.base import BaseEstimator
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     factory: Callable[..., BaseEstimator]
-    space: dict[str, Any]
+    # Search space in the --space file's form ({choice: [...]}, {loguniform: [lo, hi]}, ...):
+    # plain data, so listing the models never imports Ray.
+    space_spec: dict[str, dict[str, list]]
     grid: dict[str, list]
     defaults: dict[str, Any] = field(default_factory=dict)
     # Parameter grown with warm_start across ASHA rungs; None: rungs are folds.
@@ -29,6 +31,13 @@ class ModelSpec:
     # Parameters the factory sets from the trial's CPU share / seed.
     takes_n_jobs: bool = False
     takes_seed: bool = True
+
+    @property
+    def space(self) -> dict[str, Any]:
+        """The search space as Ray Tune domains."""
+        from stacklab.tabular.space_file import to_domains
+
+        return to_domains(self.space_spec, f"model {self.name}")
 
     def make(self, params: dict[str, Any], n_jobs: int = 1, seed: int = 0) -> BaseEstimator:
         kwargs = dict(params)
@@ -96,13 +105,13 @@ def _lightgbm(**kw: Any) -> BaseEstimator:
 
 
 _FOREST_SPACE = {
-    "n_estimators": tune.choice([50, 100, 200, 300]),
-    "max_depth": tune.choice([None, 10, 20, 30]),
-    "max_features": tune.choice(["sqrt", "log2", 0.3, 0.5]),
-    "min_samples_split": tune.choice([2, 4, 8]),
-    "min_samples_leaf": tune.choice([1, 2, 4]),
-    "criterion": tune.choice(["gini", "entropy"]),
-    "bootstrap": tune.choice([True, False]),
+    "n_estimators": {"choice": [50, 100, 200, 300]},
+    "max_depth": {"choice": [None, 10, 20, 30]},
+    "max_features": {"choice": ["sqrt", "log2", 0.3, 0.5]},
+    "min_samples_split": {"choice": [2, 4, 8]},
+    "min_samples_leaf": {"choice": [1, 2, 4]},
+    "criterion": {"choice": ["gini", "entropy"]},
+    "bootstrap": {"choice": [True, False]},
 }
 _FOREST_START = {
     "n_estimators": 100, "max_depth": None, "max_features": "sqrt", "min_samples_split": 2,
@@ -128,40 +137,40 @@ MODELS: dict[str, ModelSpec] = {
         "dtree",
         _dtree,
         {
-            "max_depth": tune.choice([None, 5, 10, 20, 40]),
-            "min_samples_split": tune.choice([2, 4, 8, 16]),
-            "min_samples_leaf": tune.choice([1, 2, 4, 8]),
-            "criterion": tune.choice(["gini", "entropy"]),
+            "max_depth": {"choice": [None, 5, 10, 20, 40]},
+            "min_samples_split": {"choice": [2, 4, 8, 16]},
+            "min_samples_leaf": {"choice": [1, 2, 4, 8]},
+            "criterion": {"choice": ["gini", "entropy"]},
         },
         {"max_depth": [None, 10, 20], "min_samples_leaf": [1, 4], "criterion": ["gini", "entropy"]},
     ),
     "knn": ModelSpec(
         "knn",
         _knn,
-        {"n_neighbors": tune.randint(1, 40), "weights": tune.choice(["uniform", "distance"]), "p": tune.choice([1, 2])},
+        {"n_neighbors": {"randint": [1, 40]}, "weights": {"choice": ["uniform", "distance"]}, "p": {"choice": [1, 2]}},
         {"n_neighbors": [1, 5, 15], "weights": ["uniform", "distance"]},
         takes_n_jobs=True, takes_seed=False,
     ),
     "logreg": ModelSpec(
         "logreg",
         _logreg,
-        {"C": tune.loguniform(1e-3, 1e3)},
+        {"C": {"loguniform": [1e-3, 1e3]}},
         {"C": [0.01, 0.1, 1.0, 10.0, 100.0]},
     ),
     "svm": ModelSpec(
         "svm",
         _svm,
-        {"C": tune.loguniform(1e-2, 1e3), "gamma": tune.loguniform(1e-4, 1e0), "kernel": tune.choice(["rbf"])},
+        {"C": {"loguniform": [1e-2, 1e3]}, "gamma": {"loguniform": [1e-4, 1e0]}, "kernel": {"choice": ["rbf"]}},
         {"C": [0.1, 1.0, 10.0], "gamma": [0.01, 0.1]},
     ),
     "xgboost": ModelSpec(
         "xgboost",
         _xgboost,
         {
-            "n_estimators": tune.choice([50, 100, 200]),
-            "max_depth": tune.randint(2, 10),
-            "learning_rate": tune.loguniform(0.01, 0.5),
-            "subsample": tune.uniform(0.5, 1.0),
+            "n_estimators": {"choice": [50, 100, 200]},
+            "max_depth": {"randint": [2, 10]},
+            "learning_rate": {"loguniform": [0.01, 0.5]},
+            "subsample": {"uniform": [0.5, 1.0]},
         },
         {"n_estimators": [100, 200], "max_depth": [4, 8], "learning_rate": [0.1, 0.3]},
         takes_n_jobs=True,
@@ -170,10 +179,10 @@ MODELS: dict[str, ModelSpec] = {
         "lightgbm",
         _lightgbm,
         {
-            "n_estimators": tune.choice([50, 100, 200]),
-            "num_leaves": tune.randint(8, 128),
-            "learning_rate": tune.loguniform(0.01, 0.5),
-            "min_child_samples": tune.randint(5, 50),
+            "n_estimators": {"choice": [50, 100, 200]},
+            "num_leaves": {"randint": [8, 128]},
+            "learning_rate": {"loguniform": [0.01, 0.5]},
+            "min_child_samples": {"randint": [5, 50]},
         },
         {"n_estimators": [100, 200], "num_leaves": [15, 63], "learning_rate": [0.05, 0.2]},
         takes_n_jobs=True,

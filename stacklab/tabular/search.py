@@ -5,15 +5,13 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from typing import Any
-
-import numpy as np
-from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
-from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher
-from ray.tune.search.sample import Categorical, Domain, Integer
+from typing import TYPE_CHECKING, Any
 
 from stacklab.core.errors import UserError
+
+if TYPE_CHECKING:  # Ray loads when a search is built, not when the CLI lists the names
+    from ray.tune.schedulers import TrialScheduler
+    from ray.tune.search import Searcher
 
 SEARCHERS = ["random", "grid", "optuna", "bayes"]
 SCHEDULERS = ["fifo", "asha"]
@@ -22,6 +20,8 @@ METRIC, MODE = "accuracy", "max"
 
 def space_size(space: dict[str, Any]) -> float:
     """Number of distinct configs, or inf when a dimension is continuous."""
+    from ray.tune.search.sample import Categorical, Domain, Integer
+
     size = 1.0
     for domain in space.values():
         if isinstance(domain, Categorical):
@@ -41,6 +41,9 @@ def unique_random_configs(
     space: dict[str, Any], trials: int, seed: int, first: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
     """Up to ``trials`` random configs, no two alike (a repeated config wastes a trial)."""
+    import numpy as np
+    from ray.tune.search.sample import Domain
+
     rng = np.random.RandomState(seed)
     configs: list[dict[str, Any]] = [first] if first else []
     seen: set[str] = {_key(c) for c in configs}
@@ -99,6 +102,9 @@ def build_search(
     n_features: int = 1,
 ) -> tuple[Searcher, int, dict[str, Any]]:
     """(search algorithm, num_samples, param_space) for Tuner; ``start`` is tried first."""
+    from ray import tune
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+
     if name == "random":
         configs = unique_random_configs(space, trials, seed, first=start)
         if grows:
@@ -130,6 +136,8 @@ def build_search(
 
 
 def build_scheduler(name: str, stages: int) -> TrialScheduler:
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
     if name == "fifo":
         return FIFOScheduler()
     if name == "asha":

@@ -10,14 +10,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from ray import tune
-from sklearn.base import BaseEstimator
 
 from stacklab.core.errors import UserError
-from stacklab.tabular.label_encoded import LabelEncodedClassifier
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
 
 KINDS = {"choice", "randint", "uniform", "loguniform"}
 FORMAT = "each key maps to one of {choice: [v, ...]}, {randint: [low, high]}, {uniform: [low, high]}, {loguniform: [low, high]}"
@@ -37,17 +37,22 @@ def load_space(path: str | Path, estimator: BaseEstimator) -> dict[str, Any]:
     if not isinstance(raw, dict) or not raw:
         raise UserError(f"{path} must be a non-empty mapping of parameter names: {FORMAT}")
     known = set(_estimator_params(estimator))
-    space = {}
-    for name, spec in raw.items():
+    for name in raw:
         if name not in known:
             raise UserError(f"{path}: {name!r} is not a parameter of this model: use one of {', '.join(sorted(known))}")
-        space[name] = _domain(path, name, spec)
-    return space
+    return to_domains(raw, str(path))
+
+
+def to_domains(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """{name: {kind: args}} -> {name: Ray Tune domain}; ``where`` names the source in errors."""
+    return {name: _domain(where, name, spec) for name, spec in raw.items()}
 
 
 def _estimator_params(estimator: BaseEstimator) -> list[str]:
     # The registry's factories pass parameters to the final model, inside a
     # scaling pipeline or a label-encoding wrapper; CPUs and seed are the kit's.
+    from stacklab.tabular.label_encoded import LabelEncodedClassifier
+
     if hasattr(estimator, "steps"):
         estimator = estimator.steps[-1][1]
     if isinstance(estimator, LabelEncodedClassifier):
@@ -55,7 +60,9 @@ def _estimator_params(estimator: BaseEstimator) -> list[str]:
     return sorted(set(estimator.get_params(deep=False)) - {"n_jobs", "random_state"})
 
 
-def _domain(path: Path, name: str, spec: Any) -> Any:
+def _domain(path: str, name: str, spec: Any) -> Any:
+    from ray import tune
+
     if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in KINDS:
         raise UserError(f"{path}: {name}: {spec!r} is not a domain: {FORMAT}")
     kind, args = next(iter(spec.items()))

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from stacklab.cluster import images
 from stacklab.cluster.shell import REPO, need_tool, run
 from stacklab.core.errors import UserError
 
@@ -24,10 +25,10 @@ CLOUD_CFG = REPO / "cloud-cfg.txt"
 NODE_ENV = "/etc/stacklab/node.env"
 JOIN_KEY_PATH = "/root/.ssh/swarm_join"
 KIT_NAME = "stacklab-kit.tar.gz"
-# what the VMs get of the kit: the node bootstrap, the parts and the package
-KIT_ITEMS = ["swarm", "stacklab", "tuning", "ray_tuning", "ray_train", "federated", "docker",
-             "cloud-cfg.txt", "pyproject.toml", "requirements.txt", "README.md"]
-KIT_SKIP = {"__pycache__", ".pytest_cache", "results", "package"}
+# what the VMs get of the kit: what the kit image holds (the package and the
+# parts' stack dirs), plus the node bootstrap and what installs the kit
+KIT_ITEMS = list(dict.fromkeys([*images.KIT_DIRS, "swarm", "docker", "scripts", "cloud-cfg.txt",
+                                "pyproject.toml", "requirements.txt", "README.md"]))
 PLACEHOLDER_KEY = re.compile(r"ssh-ed25519 \S*REPLACE\S* stacklab-join")
 
 
@@ -100,7 +101,7 @@ def keypair(directory: Path, name: str) -> tuple[str, str]:
 def kit_tarball(dest: Path) -> Path:
     """The kit's files as a tar.gz (a few MB): what OFFLINE=yes unpacks at /opt/stacklab."""
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        return None if KIT_SKIP & set(Path(info.name).parts) else info
+        return None if images.KIT_SKIP & set(Path(info.name).parts) else info
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:

@@ -11,7 +11,8 @@ PACKAGES=(
   iproute2 iptables  # network namespaces + bridge for the local multi-node Swarm
   debootstrap        # a local Debian base image: no registry is reachable
   postgresql         # FEDn statestore
-  chromium           # dashboard screenshot test
+  chromium           # dashboard screenshot (fl run, stacklab lab, the FL e2e test)
+  dataset-fashion-mnist  # --data fashion-mnist: a full-size (60,000 + 10,000) IDX set for timing runs
   qemu-system-x86 qemu-utils  # `stacklab vm`: real VMs (KVM where it boots, else TCG)
   cloud-image-utils genisoimage  # cloud-localds: NoCloud seed ISOs from cloud-cfg.txt
   e2fsprogs          # mkfs.ext4 -d: the VM disk image from a rootfs, no loop mount

@@ -24,7 +24,8 @@ def register(subparsers) -> None:
     up.add_argument("--mode", choices=["inprocess", "subprocess"], default=None,
                     help="inprocess: FednClient callbacks (default); subprocess: upstream CLI client, python per task")
     up.add_argument("--non-iid", action="store_true", default=None, help="label-skewed client partitions")
-    up.add_argument("--data", default=None, help="MNIST IDX directory, 'standin' or 'auto' (default)")
+    up.add_argument("--data", default=None, help="MNIST IDX directory, 'mnist10k' (real 10,000-digit subset), 'fashion-mnist', 'standin' "
+                                                             "or 'auto' (default)")
     up.add_argument("--auth", action="store_true", default=None, help="JWT auth on the API (secret generated)")
     up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="any FL config key, e.g. --set controller_port=8192 (repeatable)")

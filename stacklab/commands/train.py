@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=64, help="images per batch per worker")
     parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--data", default="auto",
-                        help="directory with the MNIST IDX files, 'standin', or 'auto' (default)")
+                        help="MNIST IDX directory, 'mnist10k' (real 10,000-digit subset), 'fashion-mnist' "
+                             "(full size, Debian), 'standin', or 'auto' (default)")
     parser.add_argument("--address", default=None,
                         help="Ray cluster (auto, HEAD:6379, ray://HEAD:10001); default: a local Ray, "
                              "or the cluster when run by `ray job submit`")

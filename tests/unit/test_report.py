@@ -54,6 +54,67 @@ def test_every_figure_in_the_committed_docs_comes_from_a_filter():
         assert figures_outside_filters(text, figures.rendered) == [], name
 
 
+# The lab's limits: answers 1-3 at most 400 words, 4 and 5 at most 300 (half a page of Arial 11 pt).
+WORD_LIMITS = {1: 400, 2: 400, 3: 400, 4: 300, 5: 300}
+# any number in running text: 24, 1,500, 0.8243, 95.0%, -0.0132
+NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*%?(?!\w)")
+# a numeric literal inside a {{ ... }} expression, once strings, subscripts and round()'s precision are gone
+LITERAL = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?!\w)")
+
+
+def answer_words(page: str) -> dict[int, int]:
+    """Words of each numbered answer: its text without the heading, images and Markdown table rules."""
+    counts = {}
+    for block in re.split(r"\n## ", page)[1:]:
+        heading, _, body = block.partition("\n")
+        text = "\n".join(line for line in body.splitlines()
+                         if not line.startswith("![") and not re.fullmatch(r"[|\-\s]+", line))
+        counts[int(heading.split(".")[0])] = len(re.findall(r"[\w+\-.,%]*\w[\w+\-.,%]*", text))
+    return counts
+
+
+def untraced(numbers: list[str], rendered: list[str]) -> list[str]:
+    """The numbers that no filter wrote (each must be a whole number token of a filtered figure)."""
+    tokens = {n.rstrip(",") for text in rendered for n in NUMBER.findall(text)}
+    return [n for n in numbers if n not in tokens]
+
+
+def running_text_numbers(page: str) -> list[str]:
+    """Numbers outside headings (the lab's own questions), code spans, image links and comments."""
+    lines = [line for line in page.splitlines() if not line.startswith(("#", "![", "<!--"))]
+    return [n.rstrip(",") for n in NUMBER.findall(CODE_SPAN.sub("", "\n".join(lines)))]
+
+
+def test_committed_answers_keep_to_the_labs_word_limits():
+    counts = answer_words((DOCS / "answers.md").read_text())
+    assert sorted(counts) == [1, 2, 3, 4, 5]
+    for number, words in counts.items():
+        assert words <= WORD_LIMITS[number], f"answer {number} has {words} words (limit {WORD_LIMITS[number]})"
+
+
+def test_every_number_in_the_answers_comes_from_docs_data():
+    pages, figures = report.render(DOCS)
+    numbers = running_text_numbers(pages["answers.md"])
+    assert len(numbers) > 20
+    assert untraced(numbers, figures.rendered) == []
+
+
+def test_filters_format_data_never_a_typed_number():
+    for template in sorted((DOCS / "templates").glob("*.j2")):
+        for expression in re.findall(r"{{.*?}}", template.read_text(), re.S):
+            bare = re.sub(r"\"[^\"]*\"|'[^']*'", "", expression)           # strings (file names, captions)
+            bare = re.sub(r"\[-?\d+\]|round\(0\b", "", bare)                 # subscripts, round()'s precision
+            assert LITERAL.findall(bare) == [], f"{template.name}: {expression} types a number"
+
+
+def test_the_word_count_sees_what_a_reader_reads():
+    page = "# T\n\n## 1. Q?\n\nTwo words.\n\n| a | b |\n|---|---|\n| 0.5 | x |\n![c](img.png)\n## 2. R\n\none\n"
+    assert answer_words(page) == {1: 6, 2: 1}
+    numbers = running_text_numbers("## 2. With 1, 2 and 3 VMs\ngain +0.0193, 95.0% of 1,500 rows (`--trials 24`), 3 s")
+    assert numbers == ["0.0193", "95.0%", "1,500", "3"]
+    assert untraced(numbers, ["+0.0193", "95.0%", "1,500", "13.0 s"]) == ["3"]
+
+
 def test_templates_type_no_figures_outside_code_spans():
     for template in sorted((DOCS / "templates").glob("*.j2")):
         literal = CODE_SPAN.sub("", JINJA.sub("", template.read_text()))
@@ -196,6 +257,10 @@ def test_fake_results_render_with_every_figure_traced(tmp_path, tmp_docs):
         assert (tmp_docs / name).read_text() == text
         assert "not measured yet" not in text, name
         assert figures_outside_filters(text, figures.rendered) == [], name
+    # with every source present (the longest answers), still within the lab's limits, every number traced
+    for number, words in answer_words(pages["answers.md"]).items():
+        assert words <= WORD_LIMITS[number], f"answer {number} has {words} words"
+    assert untraced(running_text_numbers(pages["answers.md"]), figures.rendered) == []
     out = pages["results.md"]
     assert "**0.7777**" in out and "max_features=0.3" in out             # tuned score and the config found
     # the 3-node point: median of its undisturbed runs, the disturbed one re-run; 1-vs-3-node speed-up 90/36
@@ -209,7 +274,8 @@ def test_fake_results_render_with_every_figure_traced(tmp_path, tmp_docs):
     assert "the gain is within noise, not demonstrated" in pages["answers.md"]
     # VMs, each labelled with how it ran; FL system heterogeneity as measured
     vm_row = "| 3 | emulated (QEMU TCG, no KVM), 1 vCPU per VM, cores shared with the other VMs and the host | 250.0 s |"
-    assert vm_row in out and vm_row in pages["answers.md"]
+    assert vm_row in out and "| 3 | emulated, shared cores | 250.0 s | 1.20 |" in pages["answers.md"]
+    assert "| 3 | 36.0 s | 2.50 | 0.38 |" in pages["answers.md"] and "| 1.80 | 1.75 (all runs disturbed) |" in pages["answers.md"]
     assert "| killed | client3 killed in round 2 | Finished | 4 / 4 | 9.2 s, 31.5 s, 3.2 s, 3.5 s | 3, 2, 2, 2 | 0.7915 |" in out
     assert "client3 killed in round 2: 4 of 4 rounds finished, median round 6.4 s, session Finished." in pages["answers.md"]
     assert "**29.5 s** median of 27.5 s, 31.5 s" in out and "`stacklab:abc` 2.68 GB" in out

@@ -11,6 +11,7 @@ can tell that the picture came from a real, finished session.
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
 import subprocess
@@ -60,23 +61,13 @@ def png_size(path: Path) -> tuple[int, int] | None:
     return struct.unpack(">II", head[16:24])
 
 
-def capture(base_url: str, out_dir: str | Path, session_id: str | None = None, size: tuple[int, int] = SIZE) -> dict:
-    """dashboard.png + .html + .json in out_dir from a running dashboard (ours, or the Swarm stack's)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    base_url = base_url.rstrip("/") + "/"
-    query = f"?session={session_id}" if session_id else ""
-    try:
-        shown = requests.get(f"{base_url}data.json{query}", timeout=120).json()
-    except (requests.RequestException, ValueError) as exc:
-        raise UserError(f"no dashboard answers at {base_url} ({exc.__class__.__name__}): "
-                        "start it (`stacklab fl dashboard`) or pass its URL") from None
+def _shoot(url: str, shown: dict, out: Path, size: tuple[int, int], source: str) -> dict:
+    """Chromium's rendered DOM and PNG of url, which shows the dashboard document ``shown``."""
+    session = shown.get("session")
     if not shown.get("ok"):
         raise UserError(f"the dashboard cannot read FEDn's API ({shown.get('error')}): is the federation up?")
-    session = shown.get("session")
     if not session:
         raise UserError("FEDn has no session to show yet: run `stacklab fl run` first")
-    url = f"{base_url}?session={session['id']}"
     png, html = out / "dashboard.png", out / "dashboard.html"
     dom = chromium("--dump-dom", url)
     if "API reachable" not in dom.stdout:
@@ -88,13 +79,48 @@ def capture(base_url: str, out_dir: str | Path, session_id: str | None = None, s
     if png_size(png) is None:
         raise UserError(f"chromium wrote no screenshot ({shot.stderr.strip()[-200:]}): see the message above")
     meta = {"png": png.name, "html": html.name, "size": list(png_size(png) or size), "api": shown.get("api"),
-            "dashboard": base_url, "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "dashboard": source, "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "session_id": session["id"], "session_name": session.get("name"), "status": session.get("status"),
             "rounds_requested": session.get("rounds_requested"), "rounds_finished": session.get("rounds_finished"),
             "clients": sorted({n for r in session["rounds"] for n in r["accuracy"]}),
             "clients_online": shown.get("clients_online"), "data_source": shown.get("data_source")}
     write_json(out / "dashboard.json", meta)
     return meta
+
+
+def capture(base_url: str, out_dir: str | Path, session_id: str | None = None, size: tuple[int, int] = SIZE) -> dict:
+    """dashboard.png + .html + .json in out_dir from a running dashboard reachable from here."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    base_url = base_url.rstrip("/") + "/"
+    query = f"?session={session_id}" if session_id else ""
+    try:
+        shown = requests.get(f"{base_url}data.json{query}", timeout=120).json()
+    except (requests.RequestException, ValueError) as exc:
+        raise UserError(f"no dashboard answers at {base_url} ({exc.__class__.__name__}): "
+                        "start it (`stacklab fl dashboard`) or pass its URL") from None
+    session = (shown.get("session") or {}).get("id")
+    return _shoot(f"{base_url}?session={session}" if session else base_url, shown, out, size, base_url)
+
+
+def capture_page(page: str, out_dir: str | Path, source: str, size: tuple[int, int] = SIZE) -> dict:
+    """The same from a page the dashboard served (its data inside), e.g. fetched in a Swarm container."""
+    from stacklab.federated.dashboard.server import INITIAL_MARK
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start = page.find("const INITIAL = ")
+    try:
+        shown, _ = json.JSONDecoder().raw_decode(page, start + len("const INITIAL = ")) if start >= 0 else (None, 0)
+    except ValueError:
+        shown = None
+    if not isinstance(shown, dict):
+        raise UserError(f"the page from {source} carries no dashboard data (no {INITIAL_MARK.decode()} filled in): "
+                        "is it the stacklab dashboard?")
+    with tempfile.TemporaryDirectory(prefix="stacklab-dashboard-") as tmp:
+        saved = Path(tmp) / "page.html"
+        saved.write_text(page)
+        return _shoot(saved.as_uri(), shown, out, size, source)
 
 
 def snapshot(cfg: FLConfig, out_dir: str | Path, session_id: str | None = None,

@@ -5,7 +5,9 @@ The session runner is the local one (`stacklab fl run`), executed with
 overlay network, holds the admin token (from the Docker secret) and the
 global test set, and prints each round as it completes. Its results
 directory is then copied back to results/federated_swarm/ (JSON first,
-Markdown and plots as the local run writes them).
+Markdown and plots as the local run writes them), and the stack's dashboard
+page (fetched inside its container, data included) is captured there by
+Chromium on this machine: dashboard.png/.html/.json.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def swarm_run(rounds: int, out: str | Path | None = None, timeout: float = 3600)
     host, cid = controller()
     remote = f"{STATE_DIR}/results/{time.strftime('%Y%m%d-%H%M%S')}"
     # output not captured: the session's per-round lines reach the terminal as they happen
-    proc = run(docker(host, "exec", cid, "python", "-m", "stacklab.cli", "fl", "run",
+    proc = run(docker(host, "exec", cid, "python", "-m", "stacklab.cli", "fl", "run", "--no-snapshot",
                       "--rounds", str(rounds), "--state-dir", STATE_DIR, "--out", remote),
                check=False, capture=False, timeout=timeout)
     if proc.returncode != 0:
@@ -101,7 +103,34 @@ def swarm_run(rounds: int, out: str | Path | None = None, timeout: float = 3600)
             path.replace(dest)
     result = json.loads((target / "fl.json").read_text())
     print(f"fl swarm-run: results in {target}")
+    dashboard_snapshot(target, result["session_id"])
     return result
+
+
+def dashboard_snapshot(target: Path, session_id: str) -> dict | None:
+    """The stack's dashboard after the session, as Chromium here renders it; a failure is a note."""
+    from stacklab.cluster import deploy
+    from stacklab.cluster.shell import docker, run
+    from stacklab.core.constants import DASHBOARD_PORT
+    from stacklab.federated.dashboard.snapshot import capture_page
+
+    found = deploy.service_containers(PART, "dashboard")
+    if not found:
+        print(f"fl swarm-run: no dashboard snapshot: no {PART}_dashboard task is running")
+        return None
+    host, cid = found[0]
+    fetch = ("import sys, urllib.request\n"
+             f"url = 'http://127.0.0.1:{DASHBOARD_PORT}/?session={session_id}'\n"
+             "sys.stdout.write(urllib.request.urlopen(url, timeout=120).read().decode())")
+    try:
+        page = run(docker(host, "exec", cid, "python", "-c", fetch), timeout=180).stdout
+        meta = capture_page(page, target, source=f"{PART}_dashboard on the Swarm")
+    except UserError as exc:  # the session's results stand; only the picture is missing
+        print(f"fl swarm-run: no dashboard snapshot: {exc}")
+        return None
+    print(f"fl swarm-run: dashboard snapshot {target / meta['png']} ({meta['rounds_finished']} rounds, "
+          f"clients {', '.join(meta['clients'])})")
+    return meta
 
 
 def register_swarm_run(sub) -> None:

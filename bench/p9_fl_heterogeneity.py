@@ -16,6 +16,7 @@ Writes results/federated_hetero/hetero.json.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -77,9 +78,10 @@ def main() -> int:
 
         def session(name: str, what: str, rounds: int) -> dict:
             log(f"--- {name}: {what}")
-            tic = time.monotonic()
+            tic, load = time.monotonic(), os.getloadavg()[0]
             out = summarise(name, what, run(cfg, rounds, log=log, name=f"p9-{name}"), api)
             out["session_seconds"] = time.monotonic() - tic
+            out["load_avg_1min"] = {"before": load, "after": os.getloadavg()[0]}  # this machine's, foreign load included
             scenarios.append(out)
             return out
 

@@ -20,7 +20,7 @@ fetch_data() {
 }
 
 stamp="$VENV/.stacklab-installed"
-want=$(cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
+want=$(cat requirements.txt requirements/*.txt pyproject.toml | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   fetch_data
   exit 0

@@ -23,7 +23,8 @@ def check_stacks() -> list[dict[str, Any]]:
         cmd = ["docker", "stack", "config"]
         for path in deploy.stack_files(part):
             cmd += ["-c", str(path)]
-        proc = run(cmd, check=False, env={"STACKLAB_IMAGE": "stacklab:check"})
+        proc = run(cmd, check=False, env={"STACKLAB_REGISTRY": "registry.check:5000",
+                                             "STACKLAB_TAG": "check"})
         rows.append({"part": part, "files": " + ".join(str(p.relative_to(deploy.REPO))
                                                      for p in deploy.stack_files(part)),
                      "valid": proc.returncode == 0,

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from stacklab import parts
-from stacklab.cluster import local, secrets
+from stacklab.cluster import local, registry, secrets
 from stacklab.cluster.shell import REPO, docker, log, out, run
 from stacklab.core.constants import RAY_DASHBOARD_PORT, RESULTS_MOUNT
 from stacklab.core.errors import UserError
@@ -43,9 +43,27 @@ def manager() -> str | None:
     return None
 
 
-def image() -> str:
-    state = local.load_state()
-    return os.environ.get("STACKLAB_IMAGE") or (state or {}).get("image") or "stacklab:latest"
+def image_env() -> dict[str, str]:
+    """STACKLAB_REGISTRY and STACKLAB_TAG: what the stack files' image: lines name
+    (<registry>/stacklab-<role>:<tag>). The environment wins, then the local
+    cluster's registry, then the tag last pushed there from this machine."""
+    state = local.load_state() or {}
+    reg = registry.address()
+    tag = os.environ.get("STACKLAB_TAG") or (state.get("tag") if reg == state.get("registry")
+                                             else None) or (reg and registry.last_pushed(reg))
+    if not reg or not tag:
+        raise UserError("no role images to deploy: run `stacklab images push --registry HOST:PORT` "
+                        "(or `stacklab cluster up`), or set STACKLAB_REGISTRY and STACKLAB_TAG")
+    return {"STACKLAB_REGISTRY": reg, "STACKLAB_TAG": tag}
+
+
+def stack_images(files: list[Path], env: dict[str, str]) -> list[str]:
+    """The image of every service of the merged stack files, as the deploy renders them."""
+    cmd = ["docker", "stack", "config"]
+    for path in files:
+        cmd += ["-c", str(path)]
+    rendered = yaml.safe_load(out(cmd, env=env, timeout=60)) or {}
+    return [svc["image"] for svc in (rendered.get("services") or {}).values() if svc.get("image")]
 
 
 def stack_files(part: str) -> list[Path]:
@@ -74,11 +92,15 @@ def deploy(part: str, env: dict[str, str] | None = None) -> None:
     created = secrets.ensure(host, external_secrets(files))
     if created:
         log(f"created Docker secrets {', '.join(created)} (random values)")
-    cmd = docker(host, "stack", "deploy", "--resolve-image", "never", "--prune")
+    full_env = {**image_env(), **(env or {})}
+    # a missing tag is one line here, not "No such image" on each node later
+    registry.check_available(host, stack_images(files, full_env))
+    # default --resolve-image (always): the manager pins each tag to its digest
+    # in the registry and every node pulls exactly that
+    cmd = docker(host, "stack", "deploy", "--with-registry-auth", "--prune")
     for path in files:
         cmd += ["-c", str(path)]
-    # --resolve-image never: images are loaded into each node, no registry exists.
-    run([*cmd, part], env={"STACKLAB_IMAGE": image(), **(env or {})}, timeout=300)
+    run([*cmd, part], env=full_env, timeout=300)
 
 
 def remove(part: str, wait: bool = True, timeout: float = 120, volumes: bool = False) -> list[str]:

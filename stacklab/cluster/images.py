@@ -1,15 +1,20 @@
-"""The kit's one image (ray 2.60 + fedn 0.33 + CPU torch 2.13 + stacklab), built offline.
+"""The kit's role images, built offline as chains of shared layers.
 
-Two images, so that a code change never rebuilds or re-ships the 2 GB of wheels:
-  stacklab-deps:<key>  docker/Dockerfile: a venv from a host-side wheelhouse
-                       (multi-stage: the wheels never stay in a layer);
-                       key = requirements + Dockerfile + base image.
-  stacklab:<key>       docker/Dockerfile.kit: deps + the stacklab package and
-                       the parts' entry scripts; a few MB, built on every node.
+    base (debootstrap bookworm) -> common (venv: the wheels every role imports)
+        -> torch (CPU 2.13) -> ray    (Ray head/workers, tuning baseline)
+                            -> fedn   (FEDn controller, combiner, clients, dashboard)
+        -> s3     (SeaweedFS: the stacks' shared storage)
+    postgres base (bookworm + postgresql-15) -> common  (FEDn's statestore)
+
+Each role image is ``stacklab-<role>:<tag>`` = its wheels image + the kit layer
+(docker/Dockerfile.kit: the stacklab package, the parts' entry scripts, the
+MNIST data cache): a code change moves only that few-MB layer. No image has
+pytest or ruff (requirements/dev.txt is the venv's alone).
 Caches (``$STACKLAB_CACHE``, default ~/.cache/stacklab), each keyed by its inputs:
   wheelhouse/<key>/    ``pip download`` on the host (the host pip finds the CPU torch)
   base/<key>.tar       a Debian bookworm rootfs made with debootstrap (no registry needed)
-  images/<tag>.tar     ``docker save`` of the deps image: loaded into new nodes as is
+Images reach the nodes through a registry (stacklab.cluster.registry), never
+by ``docker save | docker load``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from stacklab.cluster.shell import REPO, cache_dir, docker, log, need_tool, out, run
@@ -28,17 +33,45 @@ from stacklab.core.errors import UserError
 from stacklab.parts import stack_dirs
 
 DOCKER_DIR = REPO / "docker"
+REQUIREMENTS_DIR = REPO / "requirements"
 UPSTREAM_BASE = "python:3.11-slim-bookworm"
 LOCAL_BASE = "stacklab-base:bookworm"
 # python3 of bookworm is 3.11: the host's cp311 wheels (and the CPU torch) fit it.
-# postgresql-15: the FEDn statestore of the federated stack (Debian's server, as
-# on the host); upstream bases get it from apt in docker/Dockerfile instead.
-DEBOOTSTRAP_PACKAGES = "python3,python3-venv,ca-certificates,procps,postgresql-15"
+DEBOOTSTRAP_PACKAGES = {
+    "base": "python3,python3-venv,ca-certificates,procps",
+    # PostgreSQL 15 (Debian's, as on the host): only the postgres role image has it
+    "base-postgres": "python3,python3-venv,ca-certificates,procps,postgresql-15",
+}
 DEBIAN_MIRROR = os.environ.get("STACKLAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # What goes into the kit image next to the package: the parts' thin entry scripts.
 KIT_DIRS = ["stacklab", *stack_dirs()]
 KIT_SKIP = {"__pycache__", "results", ".pytest_cache", "package"}
-TORCH = "torch==2.13.0"  # pinned CPU wheel; installed first so nothing pulls a CUDA build
+# Where the kit layer carries the host's data cache (real MNIST subset): the
+# containers' $STACKLAB_CACHE (docker/Dockerfile.kit), so stacklab.data finds it.
+KIT_CACHE = "cache"
+TORCH = "torch==2.13.0"  # pinned CPU wheel; the wheelhouse holds no other torch
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One wheels image: ``pip install <pip_args>`` on top of ``parent``."""
+    name: str
+    parent: str      # another layer's name, or a base flavour ("base", "base-postgres")
+    pip_args: str
+
+
+LAYERS = {layer.name: layer for layer in (
+    Layer("common", "base", "-r /requirements/common.txt"),
+    Layer("torch", "common", TORCH),
+    Layer("ray", "torch", "-r /requirements/ray.txt"),
+    Layer("fedn", "torch", "-r /requirements/fedn.txt"),
+    Layer("s3", "common", "-r /requirements/s3.txt"),
+    Layer("postgres", "base-postgres", "-r /requirements/common.txt"),
+)}
+# The role images the stacks run (image: <registry>/stacklab-<role>:<tag>).
+ROLES = ("ray", "fedn", "s3", "postgres")
+# requirements/*.txt that images install (dev.txt is not one of them)
+IMAGE_REQUIREMENTS = ("common.txt", "ray.txt", "fedn.txt", "s3.txt")
 
 
 def _digest(*chunks: bytes | str) -> str:
@@ -57,26 +90,30 @@ def image_size(host: str | None, ref: str) -> int:
     return int(out(docker(host, "image", "inspect", "-f", "{{.Size}}", ref)))
 
 
+def role_image(role: str, tag: str, registry: str = "") -> str:
+    return f"{registry.rstrip('/') + '/' if registry else ''}stacklab-{role}:{tag}"
+
+
 # ---------------------------------------------------------------- wheelhouse
 def requirements_text() -> str:
-    return (REPO / "requirements.txt").read_text()
+    return "".join(f"## {name}\n" + (REQUIREMENTS_DIR / name).read_text()
+                   for name in IMAGE_REQUIREMENTS)
 
 
 def wheelhouse() -> Path:
-    """Every wheel the image needs, downloaded once on the host (keyed by requirements)."""
+    """Every wheel the images need, downloaded once on the host (keyed by requirements)."""
     key = _digest(requirements_text(), TORCH, sys.version_info[:2].__repr__())
     target = cache_dir("wheelhouse") / key
     if (target / ".complete").exists():
         return target
     tmp = target.with_name(key + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    log(f"downloading the image's wheels into {target} (once; ~30 s, ~500 MB)")
-    reqs = tmp / "requirements.txt"
+    log(f"downloading the images' wheels into {target} (once; ~30 s, ~500 MB)")
     tmp.mkdir(parents=True)
-    reqs.write_text(requirements_text())
+    reqs = [arg for name in IMAGE_REQUIREMENTS for arg in ("-r", str(REQUIREMENTS_DIR / name))]
     # --only-binary: no sdist may need a compiler inside the image.
     run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "-d", str(tmp),
-         TORCH, "-r", str(reqs)], timeout=1800)
+         TORCH, *reqs], timeout=1800)
     bad = [p.name for p in tmp.glob("nvidia_*")] + [p.name for p in tmp.glob("torch-*")
                                                      if "+cpu" not in p.name]
     if bad:
@@ -88,18 +125,23 @@ def wheelhouse() -> Path:
     return target
 
 
-# ---------------------------------------------------------------- base image
-def local_base_tar() -> Path:
+# ---------------------------------------------------------------- base images
+def base_tar_key(flavour: str) -> str:
+    return _digest(DEBOOTSTRAP_PACKAGES[flavour], DEBIAN_MIRROR, "bookworm", "minbase")
+
+
+def local_base_tar(flavour: str = "base") -> Path:
     """A Debian bookworm rootfs tarball made with debootstrap (cached)."""
-    key = _digest(DEBOOTSTRAP_PACKAGES, DEBIAN_MIRROR, "bookworm", "minbase")
+    packages = DEBOOTSTRAP_PACKAGES[flavour]
+    key = base_tar_key(flavour)
     tar = cache_dir("base") / f"bookworm-{key}.tar"
     if tar.exists():
         return tar
     debootstrap = need_tool("debootstrap", "run scripts/system-deps.sh")
     rootfs = cache_dir("base") / f"rootfs-{key}"
     shutil.rmtree(rootfs, ignore_errors=True)
-    log(f"making a Debian bookworm base with debootstrap in {rootfs} (once; ~1 min)")
-    run([debootstrap, "--variant=minbase", f"--include={DEBOOTSTRAP_PACKAGES}", "bookworm",
+    log(f"making a Debian bookworm {flavour} rootfs with debootstrap in {rootfs} (once; ~1 min)")
+    run([debootstrap, "--variant=minbase", f"--include={packages}", "bookworm",
          str(rootfs), DEBIAN_MIRROR], timeout=1800)
     for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
         for item in (rootfs / junk).glob("*"):
@@ -112,13 +154,15 @@ def local_base_tar() -> Path:
     return tar
 
 
-def base_image(host: str | None, base: str) -> str:
+def base_image(host: str | None, base: str, flavour: str = "base") -> str:
     """The FROM image: a registry image for real users, or the local debootstrap one."""
     if base == "upstream":
+        if flavour == "base-postgres":
+            raise UserError("--base upstream has no PostgreSQL base: build with --base local")
         return os.environ.get("STACKLAB_BASE_IMAGE", UPSTREAM_BASE)
     if base != "local":
         raise UserError(f"unknown base {base!r}: use --base local or --base upstream")
-    tar = local_base_tar()
+    tar = local_base_tar(flavour)
     # tagged by the tarball's key: a changed package list must not reuse an old base
     ref = f"{LOCAL_BASE}-{tar.stem.rsplit('-', 1)[-1]}"
     if not has_image(host, ref):
@@ -130,15 +174,7 @@ def base_image(host: str | None, base: str) -> str:
     return ref
 
 
-# ---------------------------------------------------------------- images
-def deps_tag(host: str | None, base: str) -> str:
-    base_ref = base_image(host, base)
-    base_id = out(docker(host, "image", "inspect", "-f", "{{.Id}}", base_ref)) \
-        if base == "local" else base_ref
-    return "stacklab-deps:" + _digest(requirements_text(), TORCH,
-                                      (DOCKER_DIR / "Dockerfile").read_bytes(), base_id)
-
-
+# ---------------------------------------------------------------- wheels layers
 def _build(host: str | None, context: Path, dockerfile: Path, tag: str, args: dict[str, str],
            ) -> None:
     cmd = docker(host, "build", "-q", "-f", str(dockerfile), "-t", tag)
@@ -149,46 +185,77 @@ def _build(host: str | None, context: Path, dockerfile: Path, tag: str, args: di
     run([*cmd, str(context)], env={"DOCKER_BUILDKIT": "0"}, timeout=3600)
 
 
-def ensure_deps(host: str | None, base: str) -> str:
-    """stacklab-deps on this daemon: present, else loaded from the cache, else built."""
-    tag = deps_tag(host, base)
-    if has_image(host, tag):
-        return tag
-    tar = cache_dir("images") / (tag.replace(":", "-") + ".tar")
-    if tar.exists():
-        load_tar(host, tar)
-        return tag
-    wheels = wheelhouse()
-    context = cache_dir("context") / "deps"
-    shutil.rmtree(context, ignore_errors=True)
-    context.mkdir(parents=True)
-    # Hard links: the 500 MB wheelhouse goes into the context without a copy.
-    run(["cp", "-al", str(wheels), str(context / "wheelhouse")])
-    shutil.copy(REPO / "requirements.txt", context / "requirements.txt")
-    log(f"building {tag} (wheels installed with --no-index; ~2-3 min)")
-    start = time.monotonic()
-    _build(host, context, DOCKER_DIR / "Dockerfile", tag,
-           {"BASE_IMAGE": base_image(host, base), "TORCH": TORCH})
-    log(f"built {tag} in {time.monotonic() - start:.0f} s, "
-        f"{image_size(host, tag) / 1e9:.2f} GB")
-    shutil.rmtree(context, ignore_errors=True)
-    # the install stage (wheelhouse + venv, 3 GB) is not needed once the final image exists
-    run(docker(host, "image", "prune", "-f", "--filter", "label=stacklab.stage=install"),
-        check=False)
-    partial = tar.with_suffix(".partial")
-    run(docker(host, "save", "-o", str(partial), tag), timeout=1800)
-    partial.rename(tar)
-    for old in tar.parent.glob("stacklab-deps-*.tar"):
-        if old != tar:
-            old.unlink()  # one deps image is enough; they are 2 GB each
-    return tag
+class Builder:
+    """The chain of wheels images on one daemon, each tagged by the key of its inputs.
+
+    With a registry, a missing wheels image is pulled from it when there (a new
+    local cluster's manager starts empty; the registry's storage outlives it),
+    else built here and pushed, so the role images' shared layers are there too.
+    """
+
+    def __init__(self, host: str | None, base: str = "local", registry: str = "") -> None:
+        self.host, self.base, self.registry = host, base, registry
+        self._context: Path | None = None
+
+    def key(self, name: str) -> str:
+        layer = LAYERS[name]
+        parent = self.key(layer.parent) if layer.parent in LAYERS else self.base_key(layer.parent)
+        return _digest(parent, (DOCKER_DIR / "Dockerfile.wheels").read_bytes(), layer.pip_args,
+                       requirements_text())
+
+    def base_key(self, flavour: str) -> str:
+        if self.base == "local":
+            return base_tar_key(flavour)
+        return os.environ.get("STACKLAB_BASE_IMAGE", UPSTREAM_BASE)
+
+    def ref(self, name: str) -> str:
+        return f"stacklab-deps-{name}:{self.key(name)}"
+
+    def context(self) -> Path:
+        """One build context for every layer: the wheelhouse (hard links) + requirements/."""
+        if self._context is None:
+            wheels = wheelhouse()
+            context = cache_dir("context") / "wheels"
+            shutil.rmtree(context, ignore_errors=True)
+            context.mkdir(parents=True)
+            run(["cp", "-al", str(wheels), str(context / "wheelhouse")])
+            shutil.copytree(REQUIREMENTS_DIR, context / "requirements")
+            self._context = context
+        return self._context
+
+    def layer(self, name: str) -> str:
+        """stacklab-deps-<name>:<key> on the daemon: present, pulled, or built (and pushed)."""
+        ref = self.ref(name)
+        if has_image(self.host, ref):
+            return ref
+        remote = f"{self.registry}/{ref}"
+        if self.registry and run(docker(self.host, "pull", "-q", remote), check=False,
+                                 timeout=1800).returncode == 0:
+            run(docker(self.host, "tag", remote, ref))
+            return ref
+        layer = LAYERS[name]
+        parent = (self.layer(layer.parent) if layer.parent in LAYERS
+                  else base_image(self.host, self.base, layer.parent))
+        log(f"building {ref} on {parent} (pip install {layer.pip_args}, offline)")
+        start = time.monotonic()
+        _build(self.host, self.context(), DOCKER_DIR / "Dockerfile.wheels", ref,
+               {"PARENT": parent, "PIP_ARGS": layer.pip_args})
+        log(f"built {ref} in {time.monotonic() - start:.0f} s, "
+            f"{image_size(self.host, ref) / 1e9:.2f} GB")
+        # the install stage (wheelhouse + venv) is not needed once the image exists
+        run(docker(self.host, "image", "prune", "-f", "--filter", "label=stacklab.stage=install"),
+            check=False)
+        if self.registry:
+            run(docker(self.host, "tag", ref, remote))
+            run(docker(self.host, "push", "-q", remote), timeout=3600)
+        return ref
+
+    def done(self) -> None:
+        if self._context is not None:
+            shutil.rmtree(self._context, ignore_errors=True)
 
 
-def load_tar(host: str | None, tar: Path) -> None:
-    log(f"loading {tar.name} into {host or 'the default daemon'}")
-    run(docker(host, "load", "-q", "-i", str(tar)), timeout=1800)
-
-
+# ---------------------------------------------------------------- kit layer
 def kit_files() -> list[Path]:
     files = [REPO / "pyproject.toml"]
     for name in KIT_DIRS:
@@ -200,61 +267,85 @@ def kit_files() -> list[Path]:
     return files
 
 
-def kit_tag(deps: str) -> str:
-    files = kit_files()
-    parts: list[bytes | str] = [deps, (DOCKER_DIR / "Dockerfile.kit").read_bytes()]
-    for path in files:
+def data_files() -> dict[Path, str]:
+    """Host data-cache files the kit layer carries: the real MNIST subset, if converted."""
+    try:
+        from stacklab.data.mnist import real_subset_dir
+        directory = real_subset_dir(fetch=False)
+    except (ImportError, TypeError):
+        return {}
+    if directory is None:
+        return {}
+    root = Path(os.environ.get("STACKLAB_CACHE", Path.home() / ".cache" / "stacklab"))
+    return {p: f"{KIT_CACHE}/{p.relative_to(root)}" for p in sorted(Path(directory).iterdir())
+            if p.is_file()}
+
+
+def kit_tag(deps: dict[str, str], extra: dict[str, str] | None = None) -> str:
+    """The role images' tag: a digest of the wheels images' keys and every kit file."""
+    parts: list[bytes | str] = [(DOCKER_DIR / "Dockerfile.kit").read_bytes()]
+    parts += [f"{name}={text}" for name, text in sorted((extra or {}).items())]
+    parts += [f"{role}={ref}" for role, ref in sorted(deps.items())]
+    for path in kit_files():
         parts += [str(path.relative_to(REPO)), path.read_bytes()]
-    return "stacklab:" + _digest(*parts)
+    for path, dest in data_files().items():
+        parts += [dest, path.read_bytes()]
+    return _digest(*parts)
 
 
-def ensure_kit(host: str | None, deps: str, tag: str) -> str:
-    """The small kit image on one daemon, built from the current source tree."""
-    if not has_image(host, tag):
-        context = cache_dir("context") / ("kit-" + (host or "default").replace("/", "_"))
-        shutil.rmtree(context, ignore_errors=True)
-        for path in kit_files():
-            dest = context / path.relative_to(REPO)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, dest)
-        _build(host, context, DOCKER_DIR / "Dockerfile.kit", tag, {"DEPS_IMAGE": deps})
-        shutil.rmtree(context, ignore_errors=True)
-    run(docker(host, "tag", tag, "stacklab:latest"))
-    return tag
+def _kit_context(extra: dict[str, str] | None = None) -> Path:
+    context = cache_dir("context") / "kit"
+    shutil.rmtree(context, ignore_errors=True)
+    for rel, text in (extra or {}).items():
+        (context / rel).parent.mkdir(parents=True, exist_ok=True)
+        (context / rel).write_text(text)
+    for path in kit_files():
+        dest = context / path.relative_to(REPO)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest)
+    for path, rel in data_files().items():
+        dest = context / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest)
+    (context / KIT_CACHE).mkdir(exist_ok=True)
+    return context
 
 
-def build(hosts: list[str | None], base: str = "local") -> str:
-    """Make the kit image present on every daemon in ``hosts``; returns its tag.
+def build(host: str | None, base: str = "local", roles: tuple[str, ...] = ROLES,
+          registry: str = "", extra: dict[str, str] | None = None) -> str:
+    """Every role image ``stacklab-<role>:<tag>`` on one daemon; returns the tag.
 
-    The deps image is built (or loaded) on the first daemon, then loaded into
-    the others from the cached ``docker save`` tarball, two at a time.
+    With ``registry``, wheels images are pulled from it when there and pushed
+    to it when built here (the role images themselves: stacklab.cluster.registry).
+    ``extra``: more files for the kit layer (path -> text), e.g. a bench's code change.
     """
     need_tool("docker", "run scripts/system-deps.sh")
-    first, rest = hosts[0], hosts[1:]
-    deps = ensure_deps(first, base)
-    tag = kit_tag(deps)
-    tar = cache_dir("images") / (deps.replace(":", "-") + ".tar")
-
-    def one(host: str | None) -> None:
-        if not has_image(host, deps):
-            if not tar.exists():
-                run(docker(first, "save", "-o", str(tar), deps), timeout=1800)
-            load_tar(host, tar)
-        ensure_kit(host, deps, tag)
-
-    ensure_kit(first, deps, tag)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(one, rest))
-    for host in hosts:
-        drop_stale(host, keep={deps, tag})
+    builder = Builder(host, base, registry)
+    deps = {role: builder.ref(role) for role in roles}
+    tag = kit_tag(deps, extra)
+    missing = [role for role in roles if not has_image(host, role_image(role, tag))]
+    if missing:
+        try:
+            for role in missing:
+                builder.layer(role)
+        finally:
+            builder.done()
+        context = _kit_context(extra)
+        try:
+            for role in missing:
+                _build(host, context, DOCKER_DIR / "Dockerfile.kit", role_image(role, tag),
+                       {"DEPS_IMAGE": deps[role]})
+        finally:
+            shutil.rmtree(context, ignore_errors=True)
+    drop_stale(host, keep={role_image(r, tag) for r in roles})
     return tag
 
 
 def drop_stale(host: str | None, keep: set[str]) -> None:
-    """Remove older stacklab images from a daemon (2.4 GB each); in-use ones stay."""
+    """Remove older kit images from a daemon; the wheels images stay (keyed, reused)."""
     refs = out(docker(host, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
-                      "--filter", "reference=stacklab*")).split()
-    stale = [r for r in refs if r not in keep and r.split(":")[0] in ("stacklab", "stacklab-deps")
-             and not r.endswith(":latest")]
+                      "--filter", "reference=stacklab-*")).split()
+    kit_repos = {f"stacklab-{role}" for role in ROLES}
+    stale = [r for r in refs if r not in keep and r.split(":")[0] in kit_repos]
     if stale:
         run(docker(host, "rmi", *stale), check=False)

@@ -50,6 +50,13 @@ def node_ip(subnet: str, index: int) -> str:
     return str(ipaddress.ip_network(subnet)[10 + index])
 
 
+def registry_address(subnet: str) -> str:
+    """host:port of the cluster's registry: published on the manager (node 1) only."""
+    from stacklab.cluster.registry import PORT
+
+    return f"{node_ip(subnet, 1)}:{PORT}"
+
+
 def socket_of(name: str) -> str:
     return f"unix://{RUN_DIR / name}.sock"
 
@@ -117,7 +124,10 @@ def _start_dockerd(node: dict[str, Any], index: int) -> int:
     for path in (data_root, exec_root):
         path.mkdir(parents=True, exist_ok=True)
     config = exec_root.parent / "daemon.json"
-    config.write_text("{}\n")  # never inherit the host's /etc/docker/daemon.json
+    # never inherit the host's /etc/docker/daemon.json; trust (plain HTTP) the
+    # cluster's own registry on the manager, as node-bootstrap's docker-config
+    # does on real VMs: an address inside the private cluster subnet only
+    config.write_text(json.dumps({"insecure-registries": [node["registry"]]}) + "\n")
     log_file = open(node["log"], "ab")
     # nsenter, not `ip netns exec`: the latter remounts /sys and dockerd then
     # fails with "Devices cgroup isn't mounted". unshare --uts: own hostname.
@@ -211,7 +221,7 @@ def _network(state: dict[str, Any], net: ipaddress.IPv4Network, count: int) -> N
                 "data_root": str(STATE_DIR / name), "exec_root": str(RUN_DIR / name / "x"),
                 "pidfile": str(RUN_DIR / name / "dockerd.pid"),
                 "log": str(STATE_DIR / f"{name}.log"), "pid": None,
-                "labels": node_labels(index)}
+                "labels": node_labels(index), "registry": registry_address(str(net))}
         state["nodes"].append(node)
         save_state(state)
         (RUN_DIR / name).mkdir(parents=True, exist_ok=True)
@@ -241,12 +251,22 @@ def _swarm(state: dict[str, Any]) -> None:
 
 
 def _images(state: dict[str, Any], base: str) -> None:
-    from stacklab.cluster import images
+    """The registry on the manager, the role images built there and pushed to it.
+
+    No image is loaded into the other nodes: they pull on deploy.
+    """
+    from stacklab.cluster import registry
 
     start = time.monotonic()
-    state["image"] = images.build([n["socket"] for n in state["nodes"]], base=base)
+    manager = state["nodes"][0]["socket"]
+    state["registry"] = registry_address(state["subnet"])
     save_state(state)
-    log(f"image {state['image']} on all nodes in {time.monotonic() - start:.0f} s")
+    registry.up(manager, base, data_dir=registry.LOCAL_DATA)
+    state["tag"] = registry.build_and_push(manager, base, state["registry"])
+    state["image"] = f"{state['registry']}/stacklab-<role>:{state['tag']}"
+    save_state(state)
+    log(f"role images :{state['tag']} in the registry {state['registry']} in "
+        f"{time.monotonic() - start:.0f} s")
 
 
 # ---------------------------------------------------------------- down

@@ -36,13 +36,13 @@ def _status(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("cluster", help="local multi-node Docker Swarm (netns + dockerd per node)")
     sub = parser.add_subparsers(dest="cluster_command", required=True)
-    up = sub.add_parser("up", help="create the nodes, form the Swarm, load the images")
+    up = sub.add_parser("up", help="create the nodes, form the Swarm, run its registry, push the images")
     up.add_argument("--nodes", type=int, default=3)
     up.add_argument("--subnet", default=local.DEFAULT_SUBNET,
                     help="node addresses (default: a documentation range, never routed)")
     up.add_argument("--base", choices=["local", "upstream"], default="local",
                     help="image base: local debootstrap (no registry) or python:3.11-slim")
-    up.add_argument("--no-images", action="store_true", help="do not build/load the kit image")
+    up.add_argument("--no-images", action="store_true", help="no registry, no role images")
     up.set_defaults(func=_up)
     sub.add_parser("down", help="remove exactly what `up` created").set_defaults(func=_down)
     sub.add_parser("status", help="nodes, daemons, swarm membership").set_defaults(func=_status)

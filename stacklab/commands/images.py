@@ -1,26 +1,62 @@
-"""`stacklab images build`: the kit image, offline, on every node that needs it."""
+"""`stacklab images build|push|registry`: the role images, offline, into a registry."""
 
 from __future__ import annotations
 
 import argparse
+import os
 
-from stacklab.cluster import images, local
+from stacklab.cluster import deploy, images, local, registry
+from stacklab.core.errors import UserError
 
 
 def _build(args: argparse.Namespace) -> int:
+    host = deploy.manager()
+    tag = images.build(host, base=args.base)
+    for role in images.ROLES:
+        ref = images.role_image(role, tag)
+        print(f"{ref}  {images.image_size(host, ref) / 1e9:.2f} GB")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    address = args.registry or registry.address()
+    if not address:
+        raise UserError("no registry: pass --registry HOST:PORT (or set STACKLAB_REGISTRY), "
+                        "or run `stacklab cluster up`")
+    host = deploy.manager()
+    tag = registry.build_and_push(host, args.base, address)
     state = local.load_state()
-    hosts: list[str | None] = local.hosts() if state and state.get("ready") else [None]
-    tag = images.build(hosts, base=args.base)
-    size = images.image_size(hosts[0], tag)
-    print(f"{tag} ({size / 1e9:.2f} GB) on {len(hosts)} daemon(s)")
+    if state and state.get("ready") and state.get("registry") == address:
+        state["tag"] = tag
+        local.save_state(state)
+    print(f"pushed stacklab-{{{','.join(images.ROLES)}}}:{tag} to {address}")
+    print(f"deploy with:  STACKLAB_REGISTRY={address} STACKLAB_TAG={tag} stacklab stack deploy PART")
+    return 0
+
+
+def _registry(args: argparse.Namespace) -> int:
+    state = local.load_state()
+    # the local cluster's manager (not $STACKLAB_DOCKER_HOST's): storage in the host's cache
+    local_cluster = bool(state and state.get("ready")) and not os.environ.get("STACKLAB_DOCKER_HOST")
+    registry.up(deploy.manager(), args.base, data_dir=registry.LOCAL_DATA if local_cluster else None)
+    where = state["registry"] if local_cluster else f"<manager address>:{registry.PORT}"
+    print(f"registry up: {where} (stack {registry.STACK})")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("images", help="build the kit's Docker image")
+    parser = subparsers.add_parser("images", help="the role images: build, registry, push")
     sub = parser.add_subparsers(dest="images_command", required=True)
-    build = sub.add_parser("build", help="build (cached) and load into every local node")
-    build.add_argument("--base", choices=["local", "upstream"], default="local",
-                       help="local: a debootstrap Debian base, no registry; "
-                            "upstream: python:3.11-slim-bookworm from Docker Hub")
+    base_help = ("local: a debootstrap Debian base, no registry needed; "
+                 "upstream: python:3.11-slim-bookworm from Docker Hub")
+    build = sub.add_parser("build", help="build the role images (cached) on the manager's daemon")
+    build.add_argument("--base", choices=["local", "upstream"], default="local", help=base_help)
     build.set_defaults(func=_build)
+    push = sub.add_parser("push", help="build and push the role images; stacks then pull them")
+    push.add_argument("--registry", help="HOST:PORT[/PATH] of the registry (default: "
+                                         "$STACKLAB_REGISTRY, else the local cluster's)")
+    push.add_argument("--base", choices=["local", "upstream"], default="local", help=base_help)
+    push.set_defaults(func=_push)
+    reg = sub.add_parser("registry", help="deploy the registry stack on the Swarm manager")
+    reg.add_argument("--base", choices=["local", "upstream"], default="local", help=base_help)
+    reg.set_defaults(func=_registry)

@@ -37,7 +37,7 @@ def swarm() -> Iterator[dict]:
     state = local.load_state()
     was_up = bool(state and state.get("ready"))
     start = time.monotonic()
-    state = local.up(nodes=3)          # builds/loads the image too (cached across runs)
+    state = local.up(nodes=3)          # registry + role images pushed (wheels layers cached)
     timing = {"cluster_up_seconds": round(time.monotonic() - start, 1), "reused": was_up}
     yield state
     if not was_up:

@@ -97,7 +97,7 @@ def test_tuning_baseline_with_docker_compose_on_one_machine(swarm):
     involved: plain containers on one node's engine), then `down -v`."""
     host = deploy.node_hosts()[-1]
     compose = ["docker-compose", "-H", host, "-f", str(REPO / "tuning" / "compose.yaml"), "-p", "stacklabcompose"]
-    env = {"STACKLAB_IMAGE": deploy.image(), "TUNING_ARGS": "--rows 1500 --folds 3"}
+    env = {**deploy.image_env(), "TUNING_ARGS": "--rows 1500 --folds 3"}
     try:
         up = run([*compose, "up", "--abort-on-container-exit", "--exit-code-from", "baseline"],
                  check=False, env=env, timeout=600)

@@ -23,7 +23,8 @@ def render(*files: str) -> dict:
     for name in files:
         cmd += ["-c", str(REPO / name)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                          env={"STACKLAB_IMAGE": "stacklab:test", "PATH": "/usr/local/bin:/usr/bin:/bin"})
+                          env={"STACKLAB_REGISTRY": "r:5000", "STACKLAB_TAG": "test",
+                               "PATH": "/usr/local/bin:/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     return yaml.safe_load(proc.stdout)
 

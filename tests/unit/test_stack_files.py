@@ -12,6 +12,11 @@ from stacklab.cluster import deploy
 from tests.conftest import REPO
 
 STACK_FILES = sorted({f for files in deploy.PARTS.values() for f in files})
+IMAGE_ENV = {"STACKLAB_REGISTRY": "192.0.2.11:5000", "STACKLAB_TAG": "t123"}
+# each service's role image: Ray's parts never run FEDn's image and vice versa
+ROLE_OF_SERVICE = {"head": "ray", "worker": "ray", "baseline": "ray", "s3": "s3",
+                   "postgres": "postgres", "controller": "fedn", "combiner": "fedn",
+                   "client": "fedn", "dashboard": "fedn"}
 
 
 def stack_config(*files: str) -> subprocess.CompletedProcess:
@@ -19,7 +24,7 @@ def stack_config(*files: str) -> subprocess.CompletedProcess:
     for name in files:
         cmd += ["-c", str(REPO / name)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                          env={"STACKLAB_IMAGE": "stacklab:test", "PATH": "/usr/local/bin:/usr/bin:/bin"})
+                          env={**IMAGE_ENV, "PATH": "/usr/local/bin:/usr/bin:/bin"})
 
 
 @pytest.mark.parametrize("name", STACK_FILES)
@@ -34,7 +39,8 @@ def test_each_part_merges(part):
     assert proc.returncode == 0, proc.stderr
     rendered = yaml.safe_load(proc.stdout)
     for name, service in rendered["services"].items():
-        assert service["image"] == "stacklab:test", name
+        role = ROLE_OF_SERVICE[name]
+        assert service["image"] == f"192.0.2.11:5000/stacklab-{role}:t123", f"{part}/{name}"
         for forbidden in ("build", "container_name", "extends"):
             assert forbidden not in service, f"{part}/{name} uses {forbidden}"
 
@@ -86,3 +92,27 @@ def test_lab_step_validates_every_part(tmp_path):
     row = lab_step(tmp_path)
     assert row["value"] == f"{len(deploy.PARTS)}/{len(deploy.PARTS)}"
     assert (tmp_path / "swarm" / "stacks.json").exists()
+
+
+def test_images_default_to_a_registry_on_this_machine():
+    """Unset variables still render: Docker's own registry tutorial address, tag latest."""
+    proc = subprocess.run(["docker", "stack", "config", "-c", str(REPO / "swarm/ray-cluster.yml")],
+                          capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/local/bin:/usr/bin:/bin"})
+    images = {svc["image"] for svc in yaml.safe_load(proc.stdout)["services"].values()}
+    assert images == {"127.0.0.1:5000/stacklab-ray:latest", "127.0.0.1:5000/stacklab-s3:latest"}
+
+
+def test_registry_stack_is_published_on_the_manager_only():
+    proc = subprocess.run(["docker", "stack", "config", "-c", str(REPO / "swarm/registry.yml"),
+                           "-c", str(REPO / "swarm/registry.local.yml")], capture_output=True,
+                          text=True, timeout=60, env={"STACKLAB_REGISTRY_DATA": "/srv/reg",
+                                                      "PATH": "/usr/local/bin:/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    rendered = yaml.safe_load(proc.stdout)
+    service = rendered["services"]["registry"]
+    assert service["ports"] == [{"mode": "host", "target": 5000, "published": 5000,
+                                 "protocol": "tcp"}]
+    assert service["deploy"]["placement"]["constraints"] == ["node.role == manager"]
+    assert service["volumes"][0]["source"] == "registry-data"
+    assert rendered["volumes"]["registry-data"]["driver_opts"]["device"] == "/srv/reg"

@@ -67,10 +67,11 @@ docker_config() {
   if [ -n "$opts" ] && ! grep -qxF "$opts" /etc/default/docker 2>/dev/null; then
     echo "$opts" >> /etc/default/docker; changed=yes
   fi
-  systemctl enable docker >/dev/null 2>&1 || true
+  # no `systemctl enable`: Debian's docker.io is enabled on install, and enable
+  # runs update-rc.d for its SysV script (minutes of Perl on an emulated VM)
   if [ $changed = yes ]; then systemctl restart docker; else systemctl start docker; fi
   local try
-  for try in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 2; done
+  for try in $(seq 1 150); do docker info >/dev/null 2>&1 && break; sleep 2; done
   docker info >/dev/null 2>&1 || die "dockerd did not start: journalctl -u docker"
   say "dockerd: insecure registries [$registries]${api_from:+, API on tcp://$ip:$DOCKER_API_PORT for $api_from}"
 }

@@ -39,11 +39,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _exec(args: argparse.Namespace) -> int:
-    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
-    if not cmd:
-        print("stacklab: error: vm exec N -- CMD: no command given", file=sys.stderr)
-        return 2
-    code, out, err = cluster.vm_exec(args.n, cmd, timeout=args.timeout)
+    code, out, err = cluster.vm_exec(args.n, args.cmd, timeout=args.timeout)
     sys.stdout.write(out)
     sys.stderr.write(err)
     return code
@@ -71,6 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex = sub.add_parser("exec", help="run a command in VM N as root (guest agent)")
     ex.add_argument("n", type=positive_int, help="VM number, 1 = manager")
     ex.add_argument("--timeout", type=float, default=600)
-    ex.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+    # nargs="+" after `--`: the command's own options never reach argparse
+    ex.add_argument("cmd", nargs="+", metavar="-- CMD", help="the command and its arguments")
     ex.set_defaults(func=_exec)
     sub.add_parser("down", help="remove exactly what `up` made").set_defaults(func=_down)

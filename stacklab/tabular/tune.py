@@ -64,7 +64,8 @@ class TuneSettings:
     def smoke(cls, **overrides: Any) -> TuneSettings:
         # A fresh actor per trial: reused actors would run a smoke test's ~1 s
         # trials on whichever node started first, hiding how Ray places them.
-        base = {"rows": 1400, "folds": 3, "trials": 4, "searcher": "random", "reuse_actors": False}
+        base = {"rows": 1400, "folds": 3, "trials": 4, "searcher": "random", "reuse_actors": False,
+                "rescore_repeats": 1}
         return cls(**{**base, **overrides})
 
 

@@ -14,6 +14,7 @@ from sklearn.model_selection import cross_val_score
 from stacklab.data.tabular import load_dataset
 from stacklab.tabular.cv import fold_splitter
 from stacklab.tabular.models import get_model
+from stacklab.tabular.rescore import holdout_split
 from stacklab.tabular.tune import TuneSettings, run_tune
 from tests.conftest import REPO, STACKLAB
 
@@ -68,11 +69,17 @@ def test_asha_spends_less_compute_than_fifo_on_the_same_configs(local_ray, tmp_p
     assert trees(asha) < trees(fifo) == sum(t["config"]["n_estimators"] for t in fifo["trials"])
     # Under FIFO the default score is the first trial's (the defaults); under ASHA it is
     # computed beside the trials. Both equal sklearn's CV of the defaults on the same folds.
+    # The search sees only the rows not held out for the tuned-vs-default comparison.
     spec = get_model("rf")
     data = load_dataset("covtype", "standin", rows=700, seed=4)
-    expected = cross_val_score(spec.make(spec.defaults, seed=4), data.X, data.y, cv=fold_splitter(3, 4))
+    search, held = holdout_split(data.y, 0.25, seed=4, folds=3)
+    expected = cross_val_score(spec.make(spec.defaults, seed=4), data.X[search], data.y[search],
+                               cv=fold_splitter(3, 4))
     for summary in (fifo, asha):
         assert summary["default"]["fold_scores"] == pytest.approx(list(expected), abs=1e-12)
+        r = summary["rescore"]
+        assert (r["search_rows"], r["holdout_rows"], len(r["splits"])) == (len(search), len(held), 9)
+        assert r["tuned_params"] == summary["best"]["config"] and r["default_params"] == spec.defaults
 
 
 def test_interrupted_run_resumes_without_rerunning_finished_trials(tmp_path: Path):

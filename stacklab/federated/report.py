@@ -15,7 +15,7 @@ def round_rows(result: dict) -> list[dict]:
             row[f"{name} acc"] = c.get("accuracy")
         row["mean acc"] = rec.get("mean_accuracy")
         row["overhead s"] = rec.get("overhead_seconds")
-        rows.append(row)
+        rows.append({k: "n/a" if v is None else v for k, v in row.items()})  # e.g. a round nobody validated
     return rows
 
 

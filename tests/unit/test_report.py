@@ -304,7 +304,7 @@ def test_a_scaling_file_of_another_layout_still_renders_its_figures(tmp_path, tm
     out = pages["results.md"]
     assert "| `speedup_3_over_1` | 2.4567 |" in out and "| `note` | P6 at 1.5x |" in out
     assert "| n | wall_s | late |\n|---|---|---|\n| 1 | 80.2 s |  |\n| 3 | 32.8 s | n3 |" in out
-    assert "results.md, section 3" in pages["answers.md"]
+    assert 'The timings per node count are in results.md, "Tuning wall time"' in pages["answers.md"]
     assert not (tmp_docs / "img" / "report_tune_scaling.png").exists()
     for text in pages.values():
         assert figures_outside_filters(text, figures.rendered) == []

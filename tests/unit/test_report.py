@@ -251,6 +251,7 @@ def write_results(root: Path, results: dict[str, dict]) -> Path:
 
 def test_fake_results_render_with_every_figure_traced(tmp_path, tmp_docs):
     results = write_results(tmp_path / "results", fake_results())
+    shutil.copyfile(DOCS / "img" / "fl_fl_accuracy.png", results / "federated" / "dashboard.png")  # a stand-in PNG
     report.build(results, tmp_docs)
     pages, figures = report.render(tmp_docs)
     for name, text in pages.items():
@@ -263,6 +264,10 @@ def test_fake_results_render_with_every_figure_traced(tmp_path, tmp_docs):
     assert untraced(running_text_numbers(pages["answers.md"]), figures.rendered) == []
     out = pages["results.md"]
     assert "**0.7777**" in out and "max_features=0.3" in out             # tuned score and the config found
+    # the dashboard snapshot, once, with what it showed; in the answers too
+    assert "snapshot taken\n2030-01-02T03:04:05Z of session `stacklab-test`: 3 of 3 rounds," in out
+    assert out.count("](img/fl_dashboard.png)") == 1 and "](img/fl_dashboard.png)" in pages["answers.md"]
+    assert not (tmp_docs / "img" / "fl_dashboard_dashboard.png").exists()
     # the 3-node point: median of its undisturbed runs, the disturbed one re-run; 1-vs-3-node speed-up 90/36
     assert ("| 3 | 3 | 3 | 36.0 s | 35.0 s (other work: 0.25 CPUs); 37.0 s (other work: 1.75 CPUs, re-run); "
             "39.0 s (other work: 0.38 CPUs) | 2.50 | 0.8125 |") in out

@@ -75,7 +75,7 @@ def tune_point(workers: int, args: argparse.Namespace) -> dict:
     scale_workers(workers)
     # ours: one busy CPU per worker node, plus the driver and Ray's own processes on the head
     point = measure_quietly(lambda: tune_wall(workers), args.tune_repeats, own_cpus=workers + 1,
-                            limit=args.foreign_limit)
+                            limit=args.foreign_limit, max_attempts=args.max_attempts or 2 * args.tune_repeats)
     print(f"{workers} node(s): median {point['wall_seconds']} s of "
           + ", ".join(f"{a['wall_seconds']} s (foreign load {a['foreign_cpus']})" for a in point["attempts"]),
           flush=True)
@@ -94,6 +94,9 @@ def main() -> int:
     parser.add_argument("--tune-repeats", type=int, default=3, help="undisturbed runs per node count")
     parser.add_argument("--foreign-limit", type=float, default=0.5,
                         help="CPUs of other work above which a run is measured again")
+    parser.add_argument("--max-attempts", type=int, default=None,
+                        help="runs per node count at most (default twice --tune-repeats); if all were "
+                             "disturbed, the point keeps them and says so")
     parser.add_argument("--no-scaling", action="store_true")
     args = parser.parse_args()
     state = local.load_state()

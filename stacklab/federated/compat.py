@@ -122,27 +122,64 @@ def patch_client_add_route() -> None:
     from fedn.network.api.server import app
     from flask import request
 
+    _patch_view(app, request, ("client", "add_client"), fix_client_add_payload)
+
+
+def _patch_view(app: Any, request: Any, blueprint_view: tuple[str, str], fix: Any) -> None:
+    """Run ``fix`` on the JSON body before the blueprint's view (also under FEDN_CUSTOM_URL_PREFIX)."""
+    blueprint, view_name = blueprint_view
     for endpoint, view in list(app.view_functions.items()):
-        if endpoint.startswith("client") and endpoint.split(".")[-1] == "add_client":
-            app.view_functions[endpoint] = _fixing_payload(view, request)
+        if endpoint.split(".")[0] in (blueprint, f"{blueprint}_custom") and endpoint.split(".")[-1] == view_name:
+            app.view_functions[endpoint] = _fixing_payload(view, request, fix)
 
 
-def _fixing_payload(view: Any, request: Any) -> Any:
-    def add_client(*args: Any, **kwargs: Any) -> Any:
+def _fixing_payload(view: Any, request: Any, fix: Any) -> Any:
+    @functools.wraps(view)
+    def fixed(*args: Any, **kwargs: Any) -> Any:
         payload = request.get_json(silent=True)  # cached: the view gets this same dict
         if isinstance(payload, dict):
-            fix_client_add_payload(payload)
-        return add_client.__wrapped__(*args, **kwargs)
+            fix(payload)
+        return fixed.__wrapped__(*args, **kwargs)  # type: ignore[attr-defined]
 
-    add_client.__wrapped__ = view  # type: ignore[attr-defined]
-    return add_client
+    return fixed
+
+
+# APIClient.start_session's own default number of rounds (fedn/network/api/client.py)
+APICLIENT_DEFAULT_ROUNDS = 5
+
+
+def fill_session_rounds(payload: dict) -> dict:
+    """Bug 5 (fedn 0.33.0): POST /api/v1/sessions/ -> 500 "An unexpected error occurred".
+
+    `APIClient.start_session(name=..., rounds=N)` creates the session without
+    `session_config.rounds`, a NOT NULL column (controller log:
+    NotNullViolation: null value in column "rounds" of relation "session_configs"),
+    and only then sends N to POST /sessions/start, which runs N rounds
+    whatever the stored config says. Store APIClient's default so the row
+    can be written; the start request's rounds still decide the run.
+    """
+    config = payload.get("session_config")
+    if isinstance(config, dict) and config.get("rounds") is None:
+        config["rounds"] = APICLIENT_DEFAULT_ROUNDS
+    return payload
+
+
+def patch_session_create_route() -> None:
+    """Bug 5 (fedn 0.33.0): install fill_session_rounds in front of the sessions POST view."""
+    if not _once("session_create"):
+        return
+    from fedn.network.api.server import app
+    from flask import request
+
+    _patch_view(app, request, ("session", "post"), fill_session_rounds)
 
 
 def session_create_payload(session_config: dict, rounds: int, name: str | None = None) -> dict:
-    """Bug 5 (fedn 0.33.0): `APIClient.start_session()` omits `session_config.rounds` (NOT NULL).
+    """Bug 5 (fedn 0.33.0): the kit's own sessions carry `session_config.rounds` (NOT NULL).
 
-    We never call it: session.py POSTs /api/v1/sessions/ with this payload
-    (rounds included), then POST /api/v1/sessions/start.
+    session.py POSTs /api/v1/sessions/ with this payload (rounds included),
+    then POST /api/v1/sessions/start; a controller without
+    patch_session_create_route (e.g. not started by the kit) accepts it too.
     """
     config = dict(session_config)
     config["rounds"] = int(rounds)
@@ -288,8 +325,8 @@ def fast_combiner_polling() -> None:
 
 
 ROLES = {
-    "controller": (use_psycopg2_driver, reconnect_after_db_restart, patch_client_add_route, coerce_round_config_booleans,
-                   latest_round_id_as_number, fast_controller_polling),
+    "controller": (use_psycopg2_driver, reconnect_after_db_restart, patch_client_add_route, patch_session_create_route,
+                   coerce_round_config_booleans, latest_round_id_as_number, fast_controller_polling),
     "combiner": (use_psycopg2_driver, reconnect_after_db_restart, coerce_round_config_booleans, fast_combiner_polling),
     "client": (grpc_token_on_plain_channel,),
 }

@@ -173,3 +173,35 @@ def test_combiner_polls_fast():
 @pytest.mark.parametrize("role", sorted(compat.ROLES))
 def test_apply_is_idempotent(role):
     assert compat.apply(role) == compat.apply(role)
+
+
+def test_bug5_apiclient_session_gets_rounds_and_validates():
+    from fedn.network.storage.statestore.stores.dto.session import SessionConfigDTO
+
+    # the body APIClient.start_session(name=..., rounds=1) sends to POST /api/v1/sessions/
+    body = {"name": "n", "seed_model_id": "m", "session_config": {
+        "aggregator": "fedavg", "aggregator_kwargs": None, "round_timeout": 180, "buffer_size": -1, "model_id": "m",
+        "delete_models_storage": True, "clients_required": 1, "requested_clients": 8, "validate": True,
+        "helper_type": "numpyhelper", "server_functions": None}}
+    fixed = compat.fill_session_rounds(body)["session_config"]
+    assert fixed["rounds"] == compat.APICLIENT_DEFAULT_ROUNDS
+    dto = SessionConfigDTO()
+    dto.populate_with(fixed)
+    dto.check_validity()
+    assert compat.fill_session_rounds({"session_config": {"rounds": 3}})["session_config"]["rounds"] == 3
+
+
+def test_bug5_sessions_post_route_is_wrapped():
+    compat.patch_session_create_route()
+    from fedn.network.api.server import app
+
+    view = app.view_functions["session.post"]
+    seen = {}
+    original = view.__wrapped__
+    view.__wrapped__ = lambda: seen.update(payload=__import__("flask").request.get_json()) or "ok"
+    try:
+        with app.test_request_context("/api/v1/sessions/", method="POST", json={"session_config": {"aggregator": "fedavg"}}):
+            assert view() == "ok"
+    finally:
+        view.__wrapped__ = original
+    assert seen["payload"]["session_config"]["rounds"] == compat.APICLIENT_DEFAULT_ROUNDS

@@ -37,6 +37,12 @@ def register(subparsers) -> None:
     run.add_argument("--out", default=None, help="results directory (default results/federated)")
     run.add_argument("--package", default=None,
                      help="compute package directory (default federated/client); needs fedn.yaml entry points")
+    run.add_argument("--aggregator", default=None,
+                     help="how the combiner merges client updates: fedavg (default), fedopt, fedadam, fedyogi, "
+                          "fedadagrad (FEDn's FedOpt with that server optimiser)")
+    run.add_argument("--aggregator-arg", action="append", default=[], metavar="KEY=VALUE",
+                     help="an aggregator parameter, e.g. learning_rate=0.01 (FedOpt: learning_rate, beta1, "
+                          "beta2, tau; fedopt also serveropt=adam|yogi|adagrad); repeatable")
     run.add_argument("--no-snapshot", action="store_true",
                      help="skip the dashboard screenshot (headless Chromium) taken after the session")
     run.set_defaults(func=cmd_run)
@@ -75,15 +81,19 @@ def register(subparsers) -> None:
     register_swarm_run(sub)
 
 
-def _overrides(args: argparse.Namespace) -> dict:
-    out = {"state_dir": args.state_dir, "n_clients": args.clients, "client_mode": args.mode,
-           "non_iid": args.non_iid, "data": args.data, "auth": args.auth}
-    for item in args.set:
+def _pairs(items: list[str], option: str, example: str) -> dict[str, str]:
+    out = {}
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            raise UserError(f"--set {item!r} is not KEY=VALUE: e.g. --set controller_port=8192")
+            raise UserError(f"{option} {item!r} is not KEY=VALUE: e.g. {option} {example}")
         out[key.strip()] = value.strip()
     return out
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    return {"state_dir": args.state_dir, "n_clients": args.clients, "client_mode": args.mode,
+            "non_iid": args.non_iid, "data": args.data, "auth": args.auth, **_pairs(args.set, "--set", "controller_port=8192")}
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -101,6 +111,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_saved(args.state_dir)
     if args.package:
         cfg.package_dir = Path(args.package)
+    if args.aggregator or args.aggregator_arg:  # this session's aggregation, over the config's
+        if args.aggregator and args.aggregator != cfg.aggregator:
+            cfg.aggregator_args = {}
+        cfg.aggregator = args.aggregator or cfg.aggregator
+        cfg.aggregator_args = {**cfg.aggregator_args, **_pairs(args.aggregator_arg, "--aggregator-arg", "learning_rate=0.01")}
+        cfg.validate()
     result = run(cfg, args.rounds)
     path = write_results(result, args.out)
     print(f"fl run: results in {path}")

@@ -22,6 +22,18 @@ from stacklab.core.errors import UserError
 
 DEFAULT_STATE_DIR = Path(os.environ.get("STACKLAB_FL_STATE", "var/fl"))
 CLIENT_MODES = ("inprocess", "subprocess")
+# FL aggregation: the combiner aggregators of FEDn 0.33 (fedn/network/combiner/aggregators/).
+# FedOpt (Reddi et al. 2021) applies a server optimiser to the clients' mean update;
+# these are its parameters with FEDn's defaults (fedopt.py). fedadam / fedyogi /
+# fedadagrad name FedOpt with that server optimiser.
+SERVER_OPTIMISERS = ("adam", "yogi", "adagrad")
+FEDOPT_PARAMS = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.99, "tau": 1e-4}
+# name -> (FEDn's aggregator, fixed kwargs, accepted kwargs)
+AGGREGATORS: dict[str, tuple[str, dict[str, str], tuple[str, ...]]] = {
+    "fedavg": ("fedavg", {}, ()),
+    "fedopt": ("fedopt", {}, ("serveropt", *FEDOPT_PARAMS)),
+    **{f"fed{opt}": ("fedopt", {"serveropt": opt}, tuple(FEDOPT_PARAMS)) for opt in SERVER_OPTIMISERS},
+}
 
 
 @dataclass
@@ -69,6 +81,8 @@ class FLConfig:
     client_delay_s: dict = field(default_factory=dict)
     # session
     round_timeout: int = 180
+    aggregator: str = "fedavg"  # a key of AGGREGATORS
+    aggregator_args: dict = field(default_factory=dict)  # e.g. {learning_rate: 0.01}; see FEDOPT_PARAMS
     clients_required: int = 0  # 0: all n_clients
     # the compute package: shipped in the wheel, federated/client in a checkout
     package_dir: Path = field(default_factory=lambda: kit.shipped("stacklab.federated.compute_package",
@@ -88,6 +102,11 @@ class FLConfig:
     def client_dir(self, index: int) -> Path:
         return self.path("clients", self.client_name(index))
 
+    def fedn_aggregator(self) -> tuple[str, dict[str, Any]]:
+        """(FEDn's aggregator name, its aggregator_kwargs) for the session config."""
+        name, fixed, _ = AGGREGATORS[self.aggregator]
+        return name, {**fixed, **self.aggregator_args}
+
     @property
     def required_clients(self) -> int:
         return self.clients_required or self.n_clients
@@ -100,6 +119,7 @@ class FLConfig:
         if self.required_clients > self.n_clients:
             raise UserError(f"clients_required={self.clients_required} exceeds n_clients={self.n_clients}: lower it")
         self.client_delay_s = parse_delays(self.client_delay_s, self.n_clients)
+        self.aggregator_args = parse_aggregator_args(self.aggregator, self.aggregator_args)
         for name in ("postgres_port", "s3_port", "weed_master_port", "weed_volume_port", "weed_filer_port",
                      "controller_port", "combiner_port", "dashboard_port"):
             port = getattr(self, name)
@@ -150,6 +170,37 @@ def parse_delays(value: Any, n_clients: int) -> dict[int, float]:
         if not 1 <= index <= n_clients or delay < 0:
             raise UserError(f"client_delay_s entry {key}:{seconds}: clients are 1..{n_clients} and delays >= 0 s")
         out[index] = delay
+    return out
+
+
+def parse_aggregator_args(aggregator: str, value: Any) -> dict[str, Any]:
+    """Check the aggregator's name and its parameters (a mapping or "KEY=VALUE,..."); one error line each."""
+    if aggregator not in AGGREGATORS:
+        raise UserError(f"unknown aggregator {aggregator!r}: use one of {', '.join(AGGREGATORS)}")
+    accepted = AGGREGATORS[aggregator][2]
+    if isinstance(value, str):
+        pairs = [item.split("=", 1) for item in value.replace(" ", "").split(",") if item]
+        if any(len(p) != 2 for p in pairs):
+            raise UserError(f"aggregator arguments {value!r} are not KEY=VALUE pairs: e.g. learning_rate=0.01")
+        value = dict(pairs)
+    if not isinstance(value, dict):
+        raise UserError(f"aggregator arguments {value!r} are not a mapping: give KEY=VALUE pairs")
+    out: dict[str, Any] = {}
+    for key, raw in value.items():
+        if key not in accepted:
+            takes = f"takes {', '.join(accepted)}" if accepted else "takes no parameters"
+            raise UserError(f"aggregator {aggregator} has no parameter {key!r}: it {takes}")
+        if key == "serveropt":
+            if raw not in SERVER_OPTIMISERS:
+                raise UserError(f"serveropt={raw!r} is not a FedOpt server optimiser: use one of "
+                                f"{', '.join(SERVER_OPTIMISERS)}")
+            out[key] = raw
+            continue
+        try:
+            out[key] = float(raw)
+        except (TypeError, ValueError):
+            raise UserError(f"aggregator parameter {key}={raw!r} is not a number: e.g. {key}="
+                            f"{FEDOPT_PARAMS[key]}") from None
     return out
 
 

@@ -28,8 +28,11 @@ UNVALIDATED = "Finished, unvalidated"  # a round FEDn aggregated whose validatio
 
 
 def session_config(cfg: FLConfig, seed_id: str) -> dict:
+    aggregator, kwargs = cfg.fedn_aggregator()
     return {
-        "aggregator": "fedavg",
+        "aggregator": aggregator,
+        # a Python literal: FEDn stores it as a string and the combiner literal_evals it
+        **({"aggregator_kwargs": repr(kwargs)} if kwargs else {}),
         "round_timeout": cfg.round_timeout,
         "buffer_size": -1,
         "delete_models_storage": True,
@@ -240,7 +243,8 @@ def run(cfg: FLConfig, rounds: int, log: Callable[[str], None] = print, name: st
         "seconds": time.monotonic() - t0,
         "config": {k: v for k, v in cfg.to_dict().items() if k in (
             "n_clients", "epochs", "batch_size", "lr", "train_per_client", "test_per_client", "round_timeout",
-            "clients_required", "client_mode", "non_iid", "seed")},
+            "clients_required", "client_mode", "non_iid", "seed", "aggregator", "aggregator_args")},
+        "aggregation": dict(zip(("fedn_aggregator", "aggregator_kwargs"), cfg.fedn_aggregator(), strict=True)),
     }
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import stat
 import tarfile
 from pathlib import Path
@@ -156,3 +158,32 @@ def test_results_written_json_first(tmp_path):
     md = (tmp_path / "fl.md").read_text()
     assert "client1 acc" in md and "0.7000" in md
     assert (tmp_path / "fl_accuracy.png").stat().st_size > 5000
+
+
+def test_aggregator_names_map_to_fedn_aggregators_and_kwargs():
+    from stacklab.federated.config import FEDOPT_PARAMS
+    from stacklab.federated.session import session_config
+
+    assert load_config(None, {}).fedn_aggregator() == ("fedavg", {})
+    cfg = load_config(None, {"aggregator": "fedyogi", "aggregator_args": "learning_rate=0.02,tau=1e-3"})
+    assert cfg.fedn_aggregator() == ("fedopt", {"serveropt": "yogi", "learning_rate": 0.02, "tau": 0.001})
+    sent = session_config(cfg, "seed")
+    assert sent["aggregator"] == "fedopt"
+    assert ast.literal_eval(sent["aggregator_kwargs"]) == {"serveropt": "yogi", "learning_rate": 0.02, "tau": 0.001}
+    assert "aggregator_kwargs" not in session_config(load_config(None, {}), "seed")
+    fedopt = load_config(None, {"aggregator": "fedopt", "aggregator_args": {"serveropt": "adagrad", "beta1": 0.5}})
+    assert fedopt.fedn_aggregator() == ("fedopt", {"serveropt": "adagrad", "beta1": 0.5})
+    assert set(FEDOPT_PARAMS) == {"learning_rate", "beta1", "beta2", "tau"}
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"aggregator": "fedprox"}, "unknown aggregator 'fedprox'"),
+    ({"aggregator": "fedavg", "aggregator_args": {"learning_rate": 1}}, "fedavg has no parameter 'learning_rate'"),
+    ({"aggregator": "fedadam", "aggregator_args": {"serveropt": "yogi"}}, "fedadam has no parameter 'serveropt'"),
+    ({"aggregator": "fedopt", "aggregator_args": {"serveropt": "sgd"}}, "serveropt='sgd' is not a FedOpt"),
+    ({"aggregator": "fedadam", "aggregator_args": "tau"}, "are not KEY=VALUE pairs"),
+    ({"aggregator": "fedadam", "aggregator_args": {"tau": "x"}}, "tau='x' is not a number"),
+])
+def test_bad_aggregation_is_one_clear_error(settings, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_config(None, settings)

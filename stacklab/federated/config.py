@@ -151,16 +151,22 @@ class FLConfig:
         return cls(**kwargs)
 
 
+def _mapping(key: str, value: Any, sep: str, pairs_of: str, hint: str) -> dict:
+    """A config value that is a mapping (YAML) or "A<sep>B,A<sep>B" text (--set, environment)."""
+    if isinstance(value, str):
+        pairs = [item.split(sep, 1) for item in value.replace(" ", "").split(",") if item]
+        if any(len(p) != 2 for p in pairs):
+            raise UserError(f"{key}={value!r} is not {pairs_of} pairs: {hint}")
+        value = dict(pairs)
+    if not isinstance(value, dict):
+        raise UserError(f"{key}={value!r} is not a mapping: {hint}")
+    return value
+
+
 def parse_delays(value: Any, n_clients: int) -> dict[int, float]:
     """{index: seconds} from a mapping or "I:S,I:S"; one clear error for anything else."""
     hint = "give client_delay_s as INDEX:SECONDS pairs, e.g. 3:6 or 2:1.5,3:6"
-    if isinstance(value, str):
-        pairs = [item.split(":", 1) for item in value.replace(" ", "").split(",") if item]
-        if any(len(p) != 2 for p in pairs):
-            raise UserError(f"client_delay_s={value!r} is not INDEX:SECONDS pairs: {hint}")
-        value = dict(pairs)
-    if not isinstance(value, dict):
-        raise UserError(f"client_delay_s={value!r} is not a mapping: {hint}")
+    value = _mapping("client_delay_s", value, ":", "INDEX:SECONDS", hint)
     out: dict[int, float] = {}
     for key, seconds in value.items():
         try:
@@ -178,13 +184,7 @@ def parse_aggregator_args(aggregator: str, value: Any) -> dict[str, Any]:
     if aggregator not in AGGREGATORS:
         raise UserError(f"unknown aggregator {aggregator!r}: use one of {', '.join(AGGREGATORS)}")
     accepted = AGGREGATORS[aggregator][2]
-    if isinstance(value, str):
-        pairs = [item.split("=", 1) for item in value.replace(" ", "").split(",") if item]
-        if any(len(p) != 2 for p in pairs):
-            raise UserError(f"aggregator arguments {value!r} are not KEY=VALUE pairs: e.g. learning_rate=0.01")
-        value = dict(pairs)
-    if not isinstance(value, dict):
-        raise UserError(f"aggregator arguments {value!r} are not a mapping: give KEY=VALUE pairs")
+    value = _mapping("aggregator_args", value, "=", "KEY=VALUE", "give e.g. learning_rate=0.01,beta1=0.9")
     out: dict[str, Any] = {}
     for key, raw in value.items():
         if key not in accepted:

@@ -54,21 +54,27 @@ def test_bug4_client_add_payload_gets_combiner_preferred():
     assert compat.fix_client_add_payload({"combiner_preferred": "c2"})["combiner_preferred"] == "c2"
 
 
-def test_bug4_route_is_wrapped_and_fixes_the_request():
-    compat.patch_client_add_route()
+def _payload_the_view_gets(endpoint: str, url: str, body: dict) -> dict:
+    """Call a patched FEDn view with ``body``; the JSON its original view then reads."""
     from fedn.network.api.server import app
 
-    view = app.view_functions["client.add_client"]
+    view = app.view_functions[endpoint]
     seen = {}
     original = view.__wrapped__
     view.__wrapped__ = lambda: seen.update(payload=__import__("flask").request.get_json()) or "ok"
     try:
-        with app.test_request_context("/api/v1/clients/add", method="POST",
-                                      json={"client_id": "x", "name": "c", "preferred_combiner": None}):
+        with app.test_request_context(url, method="POST", json=body):
             assert view() == "ok"
     finally:
         view.__wrapped__ = original
-    assert seen["payload"]["combiner_preferred"] == ""
+    return seen["payload"]
+
+
+def test_bug4_route_is_wrapped_and_fixes_the_request():
+    compat.patch_client_add_route()
+    payload = _payload_the_view_gets("client.add_client", "/api/v1/clients/add",
+                                     {"client_id": "x", "name": "c", "preferred_combiner": None})
+    assert payload["combiner_preferred"] == ""
 
 
 def test_bug5_session_payload_carries_rounds_and_validates():
@@ -193,15 +199,5 @@ def test_bug5_apiclient_session_gets_rounds_and_validates():
 
 def test_bug5_sessions_post_route_is_wrapped():
     compat.patch_session_create_route()
-    from fedn.network.api.server import app
-
-    view = app.view_functions["session.post"]
-    seen = {}
-    original = view.__wrapped__
-    view.__wrapped__ = lambda: seen.update(payload=__import__("flask").request.get_json()) or "ok"
-    try:
-        with app.test_request_context("/api/v1/sessions/", method="POST", json={"session_config": {"aggregator": "fedavg"}}):
-            assert view() == "ok"
-    finally:
-        view.__wrapped__ = original
-    assert seen["payload"]["session_config"]["rounds"] == compat.APICLIENT_DEFAULT_ROUNDS
+    payload = _payload_the_view_gets("session.post", "/api/v1/sessions/", {"session_config": {"aggregator": "fedavg"}})
+    assert payload["session_config"]["rounds"] == compat.APICLIENT_DEFAULT_ROUNDS

@@ -181,7 +181,7 @@ def test_aggregator_names_map_to_fedn_aggregators_and_kwargs():
     ({"aggregator": "fedavg", "aggregator_args": {"learning_rate": 1}}, "fedavg has no parameter 'learning_rate'"),
     ({"aggregator": "fedadam", "aggregator_args": {"serveropt": "yogi"}}, "fedadam has no parameter 'serveropt'"),
     ({"aggregator": "fedopt", "aggregator_args": {"serveropt": "sgd"}}, "serveropt='sgd' is not a FedOpt"),
-    ({"aggregator": "fedadam", "aggregator_args": "tau"}, "are not KEY=VALUE pairs"),
+    ({"aggregator": "fedadam", "aggregator_args": "tau"}, "aggregator_args='tau' is not KEY=VALUE pairs"),
     ({"aggregator": "fedadam", "aggregator_args": {"tau": "x"}}, "tau='x' is not a number"),
 ])
 def test_bad_aggregation_is_one_clear_error(settings, message):

@@ -15,6 +15,7 @@ from stacklab.tabular.cv import FOREST_STAGE_FRACTIONS
 from stacklab.tabular.models import get_model
 
 COMPLETE, STOPPED, DEFAULT = "tab:blue", "tab:gray", "tab:red"
+WIDE = (8.8, 4.0)  # room for the legend beside the axes
 
 
 def held_out_line(r: dict[str, Any]) -> str:
@@ -65,7 +66,8 @@ def _status_legend(ax: Any, scheduler: str, default: bool = True) -> None:
                Line2D([], [], color=STOPPED, marker="o", ls="", label=f"trial stopped early by {scheduler.upper()}")]
     if default:
         handles.append(Line2D([], [], color=DEFAULT, ls="--", label="default parameters (same folds)"))
-    ax.legend(handles=handles, loc="lower right", fontsize="small")
+    # beside the axes, not over the trials
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
 
 
 def tune_plots(summary: dict[str, Any], grid: Any, out_dir: Path) -> list[Path]:
@@ -75,10 +77,11 @@ def tune_plots(summary: dict[str, Any], grid: Any, out_dir: Path) -> list[Path]:
     paths = []
 
     fig, ax = new_figure("CV accuracy per trial (search folds)", "trial (in order of finishing)", "CV accuracy",
-                         source=source)
+                         size=WIDE, source=source)
     ax.scatter(range(1, len(trials) + 1), [t["accuracy"] for t in trials],
                c=[COMPLETE if t["completed"] else STOPPED for t in trials])
     ax.axhline(summary["default"]["accuracy"], color=DEFAULT, ls="--")
+    ax.set_xlim(0.5, len(trials) + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _status_legend(ax, scheduler)
     paths.append(save(fig, out_dir / "tune_scores.png"))
@@ -103,7 +106,7 @@ def tune_plots(summary: dict[str, Any], grid: Any, out_dir: Path) -> list[Path]:
         grows = get_model(summary["settings"]["model"]).grows
         fig, ax = new_figure("Learning curves (one line per trial)",
                              "ASHA rung: share of the trial's trees grown" if grows else "ASHA rung: folds evaluated",
-                             "CV accuracy", source=source)
+                             "CV accuracy", size=WIDE, source=source)
         for t in trials:
             ax.plot(range(1, len(t["curve"]) + 1), t["curve"], marker=".", alpha=0.7,
                     color=COMPLETE if t["completed"] else STOPPED)

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from stacklab.cluster.local import node_labels
+from stacklab.vm import cluster
 from tests.e2e_vm.conftest import manager_docker, vm_sh, wait_for
 
 pytestmark = pytest.mark.vm
@@ -58,21 +59,26 @@ def test_the_docker_api_answers_the_host_only(vms):
 
 @pytest.fixture(scope="module")
 def services(vms, probe):
-    manager_docker(vms, "network", "create", "-d", "overlay", "--opt", "encrypted",
-                   "--attachable", NET)
+    """create(name, *args): an HTTP service on the encrypted overlay answering with its
+    node's hostname; a client task on VM 3 (role=clients) to send requests from."""
+    manager_docker(vms, "network", "create", "-d", "overlay", "--opt", "encrypted", NET)
     made: list[str] = []
 
-    def create(name: str, *args: str) -> None:
+    def create(name: str, *args: str, command: str = HTTPD) -> None:
         manager_docker(vms, "service", "create", "-d", "--name", name, "--network", NET,
-                       "--hostname", "{{.Node.Hostname}}", *args, probe, "sh", "-c",
-                       "hostname > /www/index.html; exec httpd -f -p 8080 -h /www")
+                       "--hostname", "{{.Node.Hostname}}", *args, probe, "sh", "-c", command)
         made.append(name)
 
+    create("vmtest-client", "--constraint", "node.labels.role==clients", command="sleep 86400")
+    wait_for("client running", lambda: _running_on(vms, "vmtest-client"), 600)
     yield create
     for name in made:
         manager_docker(vms, "service", "rm", name, check=False)
     wait_for("overlay free", lambda: manager_docker(
-        vms, "network", "rm", NET, check=False).returncode == 0, timeout=120)
+        vms, "network", "rm", NET, check=False).returncode == 0, timeout=180)
+
+
+HTTPD = "hostname > /www/index.html; exec httpd -f -p 8080 -h /www"
 
 
 def _running_on(vms, service: str) -> list[str]:
@@ -81,11 +87,15 @@ def _running_on(vms, service: str) -> list[str]:
     return sorted(line.split()[0] for line in out.splitlines() if " Running " in f" {line} ")
 
 
-def _fetch(vms, index: int, url: str, times: int = 1) -> list[str]:
-    """wget from a fresh container on VM `index`, attached to the encrypted overlay."""
-    loop = f"for i in $(seq {times}); do wget -q -T 10 -O- {url}; done"
-    out = vm_sh(index, f"docker run --rm --network {NET} stacklab-probe:1 sh -c '{loop}'")
-    return out.split()
+def _fetch(name: str, times: int = 1) -> list[str]:
+    """GET / `times` times from the client task on VM 3, by the service's DNS name
+    (its VIP, or its task's address with dnsrr); the answers (node hostnames)."""
+    script = (f"ip=$(nslookup {name} | awk '/^Address: /{{print $2}}' | tail -n 1); "
+              f"for i in $(seq {times}); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' "
+              "| nc -w 10 $ip 8080 | tail -n 1; done")
+    code, out, err = cluster.vm_exec(3, ["sh", "-c", 'docker exec "$(docker ps -q -f '
+                                         'name=vmtest-client)" sh -c "$0"', script], timeout=300)
+    return out.split() if code == 0 else []
 
 
 def _esp_packets(index: int) -> int:
@@ -98,28 +108,21 @@ def test_a_service_is_placed_by_label_and_encrypted_traffic_crosses_vms(vms, ser
     services("vmtest-echo", "--constraint", "node.labels.role==combiner", "--endpoint-mode", "dnsrr")
     assert wait_for("echo running", lambda: _running_on(vms, "vmtest-echo"), 600) == ["stacklab-vm2"]
     # first contact: the overlay's IPsec SAs come up on demand
-    wait_for("echo reachable from VM 3", lambda: _try(vms, 3, "http://vmtest-echo:8080/"), 300, 10)
+    wait_for("echo reachable from VM 3", lambda: _fetch("vmtest-echo"), 300, 10)
     assert "proto esp" in vm_sh(2, "ip xfrm state")
     before = _esp_packets(2)
-    assert _fetch(vms, 3, "http://vmtest-echo:8080/", times=5) == ["stacklab-vm2"] * 5
+    assert _fetch("vmtest-echo", times=5) == ["stacklab-vm2"] * 5
     assert _esp_packets(2) > before  # the requests went through ESP, i.e. encrypted
-
-
-def _try(vms, index: int, url: str) -> bool:
-    try:
-        return bool(_fetch(vms, index, url))
-    except AssertionError:
-        return False
 
 
 def test_vip_spreads_requests_over_tasks_on_three_vms(vms, services):
     services("vmtest-web", "--replicas", "3", "--replicas-max-per-node", "1")
     names = [vm["name"] for vm in vms["vms"]]
     wait_for("3 tasks on 3 VMs", lambda: _running_on(vms, "vmtest-web") == names, 600)
-    wait_for("VIP reachable", lambda: _try(vms, 1, "http://vmtest-web:8080/"), 300, 10)
+    wait_for("VIP reachable", lambda: _fetch("vmtest-web"), 300, 10)
     vip = manager_docker(vms, "service", "inspect", "--format",
                          "{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}", "vmtest-web").stdout
     assert vip.strip(), "no virtual IP: endpoint mode is not vip"
-    answers = _fetch(vms, 1, "http://vmtest-web:8080/", times=9)
+    answers = _fetch("vmtest-web", times=9)
     assert sorted(set(answers)) == names, answers
     assert min(answers.count(n) for n in names) >= 2, answers  # spread, not all on one

@@ -95,17 +95,17 @@ def rescore(score: Any, spec: ModelSpec, default: dict[str, Any], tuned: dict[st
     plain calls in tests) and returns one score_split dict per split, in order.
     """
     start = time.perf_counter()
-    configs = {"default": default, "tuned": tuned}
+    # the search may pick the defaults themselves, spelt out in full: then one fit per split serves both
+    same = spec.make(default).get_params() == spec.make(tuned).get_params()
+    configs = {"default": default} if same else {"default": default, "tuned": tuned}
     pairs = list(splits(search, held, y, folds, repeats, seed))
-    results = score(configs, pairs)
+    results = [{"tuned": r["default"], **r} for r in score(configs, pairs)]
     n_train, n_test = len(pairs[0][0]), len(pairs[0][1])
     return {
         "method": "repeated stratified k-fold on held-out rows (train: search rows + other held-out folds)",
         "search_rows": len(search), "holdout_rows": len(held), "folds": folds, "repeats": repeats, "seed": seed,
         "train_rows": n_train, "test_rows": n_test,
-        "default_params": default, "tuned_params": tuned,
-        # the search may pick the defaults themselves, spelt out in full
-        "same_config": spec.make(default).get_params() == spec.make(tuned).get_params(),
+        "default_params": default, "tuned_params": tuned, "same_config": same,
         "splits": [{"default": r["default"], "tuned": r["tuned"]} for r in results],
         **compare([r["default"] for r in results], [r["tuned"] for r in results], n_train, n_test),
         "seconds": time.perf_counter() - start,

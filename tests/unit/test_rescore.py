@@ -76,8 +76,16 @@ def test_rescore_pairs_both_configs_on_the_same_splits():
     first = spec.make({"max_depth": 2}, 1, 0).fit(X[train], y[train]).score(X[test], y[test])
     assert out["splits"][0]["tuned"] == pytest.approx(first)
     assert out["diff_mean"] == pytest.approx(np.mean([s["tuned"] - s["default"] for s in out["splits"]]))
-    spelt_out = rescore(score, spec, {}, {"criterion": "gini"}, y, search, held, folds=3, repeats=1, seed=0)
-    assert spelt_out["same_config"] and spelt_out["diff_mean"] == 0.0
+    seen.clear()
+    fitted = []
+
+    def count(configs, pairs):
+        fitted.append(sorted(configs))
+        return score(configs, pairs)
+
+    spelt_out = rescore(count, spec, {}, {"criterion": "gini"}, y, search, held, folds=3, repeats=1, seed=0)
+    assert spelt_out["same_config"] and spelt_out["diff_mean"] == 0.0 and len(spelt_out["splits"]) == 3
+    assert fitted == [["default"]]      # the defaults, spelt out in full, are fitted once per split
 
 
 def test_a_share_that_leaves_a_class_out_is_one_clear_error():

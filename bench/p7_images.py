@@ -98,15 +98,7 @@ def redeploy(manager: str | None, reg: str) -> dict:
                                   extra={"swarm/code-change-stamp.txt": uuid.uuid4().hex})
     pushed = time.monotonic() - start
     deploy.deploy("ray_tuning", env={"STACKLAB_TAG": tag})
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        tasks = deploy.service_containers("ray_tuning", "head") + \
-            deploy.service_containers("ray_tuning", "worker")
-        on_new = [cid for host, cid in tasks
-                  if f":{tag}" in out(docker(host, "inspect", "-f", "{{.Config.Image}}", cid))]
-        if len(on_new) == 3:
-            break
-        time.sleep(1)
+    deploy.wait_rollout("ray_tuning", ["head", "worker"], tag, 3, timeout=600)
     deploy.wait_ray_nodes("ray_tuning", 3, timeout=600)
     total = time.monotonic() - start
     deploy.remove("ray_tuning")
@@ -121,7 +113,9 @@ def main() -> int:
     state = local.load_state()
     if not state or not state.get("ready") or not state.get("tag"):
         sys.exit("bench: no local cluster with pushed images: run `stacklab cluster up --nodes 3`")
-    manager, reg, tag = deploy.manager(), state["registry"], state["tag"]
+    manager, reg = deploy.manager(), state["registry"]
+    # the images of the code as it is now (a no-op when they are already pushed)
+    tag = registry.build_and_push(manager, "local", reg)
     sizes = {role: gb(images.image_size(manager, images.role_image(role, tag)))
              for role in images.ROLES}
     previous = previous_image(manager)

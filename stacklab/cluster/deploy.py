@@ -168,6 +168,24 @@ def service_containers(part: str, service: str) -> list[tuple[str, str]]:
     return found
 
 
+def wait_rollout(part: str, services: list[str], tag: str, count: int,
+                 timeout: float = 600) -> list[tuple[str | None, str, str]]:
+    """Block until ``count`` running tasks of the services run an image tagged ``tag``
+    (a service update replaces tasks one by one); (node host, container, image) of each."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tasks = [(node, cid, out(docker(node, "inspect", "-f", "{{.Config.Image}}", cid),
+                                 check=False))
+                 for service in services for node, cid in service_containers(part, service)]
+        on_tag = [t for t in tasks if f":{tag}@" in t[2] or t[2].endswith(f":{tag}")]
+        if len(on_tag) >= count and len(on_tag) == len(tasks):
+            return on_tag
+        if time.monotonic() > deadline:
+            raise UserError(f"{len(on_tag)} of {count} tasks of {part} run :{tag} after "
+                            f"{timeout:.0f} s: see `stacklab stack ps {part}`")
+        time.sleep(1)
+
+
 def head_container(part: str, timeout: float = 300) -> str:
     """Container id of the part's running Ray head (on the manager)."""
     host, deadline = manager(), time.monotonic() + timeout

@@ -20,12 +20,6 @@ PART = "ray_tuning"
 STAMP = "swarm/code-change-stamp.txt"   # a file of the kit layer that only this test writes
 
 
-def running(part: str, service: str) -> list[tuple[str, str, str]]:
-    """(node host, container, image) of a service's running tasks, on every node."""
-    return [(host, cid, out(docker(host, "inspect", "-f", "{{.Config.Image}}", cid)))
-            for host, cid in deploy.service_containers(part, service)]
-
-
 def test_a_code_change_reaches_every_node_by_pull(swarm, stack):
     stack(PART)
     deploy.wait_ray_nodes(PART, 3, timeout=300)
@@ -39,15 +33,16 @@ def test_a_code_change_reaches_every_node_by_pull(swarm, stack):
     for host in workers:   # not on the workers before the update: nothing is loaded into them
         assert run(docker(host, "image", "inspect", new_ray), check=False).returncode != 0
     deploy.deploy(PART, env={"STACKLAB_TAG": new_tag})          # = service update of each service
+    tasks = deploy.wait_rollout(PART, ["head", "worker"], new_tag, 3, timeout=600)
     deploy.wait_ray_nodes(PART, 3, timeout=300)
-    tasks = running(PART, "head") + running(PART, "worker")
     assert len({host for host, _, _ in tasks}) == 3, tasks
     for host, cid, image in tasks:
         assert image.startswith(new_ray), (host, image)     # digest-pinned: <ref>@sha256:...
         assert out(docker(host, "exec", cid, "cat", f"/opt/stacklab/{STAMP}")) == stamp
-    for host in workers:   # pulled from the registry, not built or loaded there
-        digests = out(docker(host, "image", "inspect", "-f", "{{json .RepoDigests}}", new_ray))
-        assert f"{reg}/stacklab-ray@sha256:" in digests, digests
+    for host, cid, _ in tasks:   # pulled from the registry (by digest), not built or loaded
+        image_id = out(docker(host, "inspect", "-f", "{{.Image}}", cid))
+        digests = out(docker(host, "image", "inspect", "-f", "{{json .RepoDigests}}", image_id))
+        assert f"{reg}/stacklab-ray@sha256:" in digests, (host, digests)
 
 
 def test_a_missing_tag_fails_with_one_line_naming_it(swarm):

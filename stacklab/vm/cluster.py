@@ -115,7 +115,8 @@ def up(nodes: int = 3, cpus: int = 1, memory: str = "3G", accel: str = "auto") -
     start = time.monotonic()
     cached = image.is_cached()
     img = image.ensure()
-    timings = {"image_seconds": round(time.monotonic() - start, 1), "image_cached": cached}
+    timings = {"image_seconds": round(time.monotonic() - start, 1), "image_cached": cached,
+               "load_avg_1min_at_start": round(os.getloadavg()[0], 2)}
     subnet = network.SUBNET
     state = {"run": uuid.uuid4().hex[:8], "subnet": subnet, "manager": node_ip(subnet, 1),
              "image": img["key"], "cpus": cpus, "memory_mib": mem, "vms": [],
@@ -128,6 +129,8 @@ def up(nodes: int = 3, cpus: int = 1, memory: str = "3G", accel: str = "auto") -
         log("vm up failed; `stacklab vm down` removes what was made")
         raise
     timings["up_seconds"] = round(time.monotonic() - start, 1)
+    # on shared cores other work stretches emulated boots: keep the load beside the times
+    timings["load_avg_5min_at_end"] = round(os.getloadavg()[1], 2)
     state["ready"], state["docker_host"] = True, docker_host(state)
     _save(state)
     log(f"{nodes} VMs form a Swarm in {timings['up_seconds']:.0f} s ({state['accel']})")

@@ -156,7 +156,7 @@ def fill_session_rounds(payload: dict) -> dict:
     NotNullViolation: null value in column "rounds" of relation "session_configs"),
     and only then sends N to POST /sessions/start, which runs N rounds
     whatever the stored config says. Store APIClient's default so the row
-    can be written; the start request's rounds still decide the run.
+    can be written; record_started_rounds then stores the N that runs.
     """
     config = payload.get("session_config")
     if isinstance(config, dict) and config.get("rounds") is None:
@@ -172,6 +172,30 @@ def patch_session_create_route() -> None:
     from flask import request
 
     _patch_view(app, request, ("session", "post"), fill_session_rounds)
+    _patch_view(app, request, ("session", "start_session"), record_started_rounds)
+
+
+def record_started_rounds(payload: dict) -> dict:
+    """Bug 5, its second half: the session would keep fill_session_rounds' placeholder.
+
+    POST /sessions/start runs the `rounds` it is sent; store that number in
+    the not-yet-started session's config first, so GET /sessions/<id> says
+    what ran. Anything unexpected leaves the request to the view, which
+    answers it as upstream does.
+    """
+    session_id, rounds = payload.get("session_id"), payload.get("rounds")
+    if not session_id or not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
+        return payload
+    from fedn.network.controller.control import Control
+
+    try:
+        control = Control.instance()
+        session = control.db.session_store.get(session_id)
+        if session is not None and session.status == "Created":
+            control.set_session_config(session_id, {"rounds": rounds})
+    except Exception:  # noqa: BLE001 - the view reports a missing or bad session itself
+        pass
+    return payload
 
 
 def session_create_payload(session_config: dict, rounds: int, name: str | None = None) -> dict:

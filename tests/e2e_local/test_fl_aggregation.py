@@ -69,5 +69,6 @@ def test_fedn_apiclient_starts_a_session_that_finishes(fed):
     assert rounds["count"] == rounds_before + 1
     newest = max(rounds["result"], key=lambda r: int(r["round_id"]))
     assert newest["status"] == "Finished"
-    assert client.get_session(session_id)["name"] == "started-by-apiclient"
+    session = client.get_session(session_id)
+    assert session["name"] == "started-by-apiclient" and session["session_config"]["rounds"] == 1
     assert client.get_models(session_id=session_id)["count"] >= 1

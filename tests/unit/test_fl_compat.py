@@ -201,3 +201,6 @@ def test_bug5_sessions_post_route_is_wrapped():
     compat.patch_session_create_route()
     payload = _payload_the_view_gets("session.post", "/api/v1/sessions/", {"session_config": {"aggregator": "fedavg"}})
     assert payload["session_config"]["rounds"] == compat.APICLIENT_DEFAULT_ROUNDS
+    # /sessions/start is wrapped too; a body without a usable rounds passes through untouched
+    started = _payload_the_view_gets("session.start_session", "/api/v1/sessions/start", {"session_id": "s", "rounds": "x"})
+    assert started == {"session_id": "s", "rounds": "x"}

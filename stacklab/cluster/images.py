@@ -66,7 +66,9 @@ LAYERS = {layer.name: layer for layer in (
     Layer("ray", "torch", "-r /requirements/ray.txt"),
     Layer("fedn", "torch", "-r /requirements/fedn.txt"),
     Layer("s3", "common", "-r /requirements/s3.txt"),
-    Layer("postgres", "base-postgres", "-r /requirements/common.txt"),
+    # the postgres role checks its server with psycopg2 (the version fedn.txt pins:
+    # the only one in the wheelhouse)
+    Layer("postgres", "base-postgres", "-r /requirements/common.txt psycopg2-binary"),
 )}
 # The role images the stacks run (image: <registry>/stacklab-<role>:<tag>).
 ROLES = ("ray", "fedn", "s3", "postgres")

@@ -31,11 +31,12 @@ def wheels(name: str) -> set[str]:
 def installed(role: str) -> set[str]:
     projects = set()
     for name in chain(role)[:-1]:
-        args = images.LAYERS[name].pip_args
-        if args.startswith("-r /requirements/"):
-            projects |= wheels(args.removeprefix("-r /requirements/"))
-        else:
-            projects.add(args.split("==")[0])
+        args = images.LAYERS[name].pip_args.split()
+        for i, arg in enumerate(args):
+            if arg.startswith("/requirements/"):
+                projects |= wheels(arg.removeprefix("/requirements/"))
+            elif arg != "-r" and (i == 0 or args[i - 1] != "-r"):
+                projects.add(arg.split("==")[0])
     return projects
 
 
@@ -54,6 +55,7 @@ def test_each_role_image_carries_only_its_wheels():
     assert "ray" in installed("ray") and "fedn" not in installed("ray")
     assert "fedn" in installed("fedn") and "ray" not in installed("fedn")
     assert "torch" not in installed("s3") | installed("postgres")
+    assert "psycopg2-binary" in installed("postgres")
     assert "postgresql-15" in images.DEBOOTSTRAP_PACKAGES["base-postgres"]
     assert "postgresql" not in images.DEBOOTSTRAP_PACKAGES["base"]
 

@@ -126,3 +126,21 @@ def test_vip_spreads_requests_over_tasks_on_three_vms(vms, services):
     answers = _fetch("vmtest-web", times=9)
     assert sorted(set(answers)) == names, answers
     assert min(answers.count(n) for n in names) >= 2, answers  # spread, not all on one
+
+
+def test_a_worker_vm_reset_rejoins_the_swarm(vms):
+    """Hard reset of VM 3 (no clean shutdown, like a power cut): the manager sees it
+    down, and it comes back Ready by itself (dockerd starts with its Swarm state;
+    cloud-init does not run its per-instance steps again)."""
+    def state_of_vm3() -> str:
+        out = manager_docker(vms, "node", "inspect", "--format", "{{.Status.State}}",
+                             "stacklab-vm3", check=False).stdout
+        return out.strip()
+
+    boot_id = vm_sh(3, "cat /proc/sys/kernel/random/boot_id").strip()
+    cluster.vm_exec(3, ["sh", "-c", "(sleep 2; echo b > /proc/sysrq-trigger) >/dev/null 2>&1 &"])
+    wait_for("VM 3 seen down", lambda: state_of_vm3() == "down", 300)
+    wait_for("VM 3 Ready again", lambda: state_of_vm3() == "ready", 900, 10)
+    assert vm_sh(3, "cat /proc/sys/kernel/random/boot_id").strip() != boot_id  # it did reboot
+    assert "stacklab node ready" in vm_sh(3, "cat /var/log/cloud-init-output.log")
+    assert vm_sh(3, "grep -c 'joined the swarm' /var/log/cloud-init-output.log").strip() == "1"

@@ -5,7 +5,8 @@ ran (KVM or TCG emulation). Writes results/bench/p8.json.
     .venv/bin/python bench/p8_vms.py [--nodes 3] [--memory 2G] [--no-cold] [--keep]
 
 --no-cold skips the cold run (which deletes the cached VM image, ~3-5 min to
-rebuild); --keep leaves the last cluster up. The machine's load average is
+rebuild; debootstrap's .deb cache is kept, so "cold" downloads nothing);
+--keep leaves the last cluster up. The machine's load average is
 recorded with every run: on 2 shared cores other work stretches the boots.
 """
 

@@ -127,4 +127,5 @@ def write_iso(directory: Path, user_data: str, hostname: str, instance_id: str,
     iso = directory / "seed.iso"
     run([genisoimage, "-quiet", "-output", str(iso), "-volid", "cidata", "-joliet", "-rock",
          *(str(src / n) for n in (*files, KIT_NAME))])
+    iso.chmod(0o600)  # a worker's seed holds the join key's private half
     return iso

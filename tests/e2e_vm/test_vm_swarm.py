@@ -57,6 +57,13 @@ def test_the_docker_api_answers_the_host_only(vms):
     assert vm_sh(3, f"busybox nc -w 5 {vms['manager']} 2377 </dev/null; echo $?").strip()[-1] == "0"
 
 
+def test_every_daemon_trusts_the_swarms_registry_on_the_subnet(vms):
+    """daemon.json from node.env's INSECURE_REGISTRIES: nodes pull from <manager>:5000."""
+    for index in range(1, len(vms["vms"]) + 1):
+        cidrs = vm_sh(index, "docker info --format '{{json .RegistryConfig.InsecureRegistryCIDRs}}'")
+        assert vms["subnet"] in cidrs, cidrs
+
+
 @pytest.fixture(scope="module")
 def services(vms, probe):
     """create(name, *args): an HTTP service on the encrypted overlay answering with its

@@ -92,6 +92,10 @@ def start(vm: dict[str, Any], image: dict[str, Any], accel: str, cpus: int, memo
         # `ip netns exec` execs QEMU in place: the pid is QEMU's own
         proc = subprocess.Popen(in_netns(cmd), stdin=subprocess.DEVNULL, stdout=log_file,
                                 stderr=subprocess.STDOUT, start_new_session=True)
+    # until the child has exec'd, its command line is ours: is_ours() would call it dead
+    deadline = time.monotonic() + 10
+    while not is_ours(proc.pid, vm["dir"]) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     return proc.pid
 
 

@@ -50,7 +50,12 @@ def vms() -> Iterator[dict]:
     state = cluster.load_state()
     was_up = bool(state and state.get("ready"))
     start = time.monotonic()
-    state = cluster.up(nodes=3, memory=MEMORY)
+    try:
+        state = cluster.up(nodes=3, memory=MEMORY)
+    except BaseException:
+        if not was_up:
+            cluster.down()  # never leave QEMU running after a failed session
+        raise
     timing = {"vm_up_seconds": round(time.monotonic() - start, 1), "reused": was_up,
               "accel": state["accel"], **state.get("timings", {})}
     yield state

@@ -149,6 +149,7 @@ def _boot(state: dict[str, Any], img: dict[str, Any], count: int, cpus: int, mem
     private, public = seed.keypair(keys, "swarm_join")
     kit = seed.kit_tarball(keys / seed.KIT_NAME)
     template = seed.CLOUD_CFG.read_text()
+    prefix = state["subnet"].split("/")[1]
     t0 = time.monotonic()
     for index in range(1, count + 1):
         name = vm_name(index)
@@ -163,7 +164,7 @@ def _boot(state: dict[str, Any], img: dict[str, Any], count: int, cpus: int, mem
         env = node_env(index, count, state["subnet"], accel)
         user_data = seed.render(template, env, public, private)
         seed.write_iso(directory, user_data, name, f"{name}-{state['run']}",
-                       seed.network_config(vm["mac"], f"{vm['ip']}/24"), kit)
+                       seed.network_config(vm["mac"], f"{vm['ip']}/{prefix}"), kit)
         vm["pid"] = machine.start(vm, img, accel, cpus, f"{mem}M")
         _save(state)
     state["timings"]["boot_started_seconds"] = round(time.monotonic() - t0, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -58,3 +59,16 @@ def small_covtype(tmp_path: Path) -> Path:
 
 def accuracy_of(model, X: np.ndarray, y: np.ndarray) -> float:
     return float((model.predict(X) == y).mean())
+
+
+def hold_session_lock(path: Path, what: str):
+    """An exclusive lock held for a test session's life (the open file): a second session on
+    the same machine waits here instead of tearing down the cluster or VMs under the first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"\nwaiting for another {what} test session ({path})", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock

@@ -8,7 +8,6 @@ Other parts' Swarm tests (e.g. the FEDn federation) reuse `swarm` and `stack`.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ import pytest
 
 from stacklab.cluster import deploy, local
 from stacklab.core.results import write_json
+from tests.conftest import hold_session_lock
 
 TIMING = Path("results/cluster/e2e_timing.json")
 # One local cluster per machine: a second test session (another engineer's, on
@@ -27,13 +27,7 @@ LOCK = Path("/run/lock/stacklab-swarm-tests.lock")
 
 @pytest.fixture(scope="session")
 def swarm() -> Iterator[dict]:
-    LOCK.parent.mkdir(parents=True, exist_ok=True)
-    lock = LOCK.open("w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print(f"\nwaiting for another Swarm test session ({LOCK})", flush=True)
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock = hold_session_lock(LOCK, "Swarm")
     state = local.load_state()
     was_up = bool(state and state.get("ready"))
     start = time.monotonic()

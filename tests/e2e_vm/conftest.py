@@ -8,7 +8,6 @@ with `-m vm`, leave them out with `-m "not vm"`.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
@@ -20,6 +19,7 @@ import pytest
 
 from stacklab.cluster.shell import docker, run
 from stacklab.vm import cluster
+from tests.conftest import hold_session_lock
 
 LOCK = Path("/run/lock/stacklab-vm-tests.lock")
 MEMORY = os.environ.get("STACKLAB_VM_TEST_MEMORY", "3G")
@@ -40,13 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def vms() -> Iterator[dict]:
-    LOCK.parent.mkdir(parents=True, exist_ok=True)
-    lock = LOCK.open("w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print(f"\nwaiting for another VM test session ({LOCK})", flush=True)
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock = hold_session_lock(LOCK, "VM")
     state = cluster.load_state()
     was_up = bool(state and state.get("ready"))
     start = time.monotonic()

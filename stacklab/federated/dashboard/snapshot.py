@@ -17,6 +17,7 @@ import struct
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -136,13 +137,18 @@ def snapshot(cfg: FLConfig, out_dir: str | Path, session_id: str | None = None,
         server.server_close()
 
 
-def snapshot_after_session(cfg: FLConfig, out_dir: str | Path, session_id: str, log=print) -> dict | None:
-    """The snapshot a finished session gets (fl run, stacklab lab); its absence is a note, not a failure."""
+def noted(take: Callable[[], dict], out_dir: str | Path, log=print) -> dict | None:
+    """Run a snapshot after a session: its absence is a note, not a failure (the results stand)."""
     try:
-        meta = snapshot(cfg, out_dir, session_id)
-    except UserError as exc:  # the session's results stand; only the picture is missing
+        meta = take()
+    except UserError as exc:
         log(f"no dashboard snapshot: {exc}")
         return None
     log(f"dashboard snapshot {Path(out_dir) / meta['png']} ({meta['rounds_finished']} rounds, "
         f"clients {', '.join(meta['clients'])})")
     return meta
+
+
+def snapshot_after_session(cfg: FLConfig, out_dir: str | Path, session_id: str, log=print) -> dict | None:
+    """The snapshot a finished session gets (fl run, stacklab lab)."""
+    return noted(lambda: snapshot(cfg, out_dir, session_id), out_dir, log)

@@ -112,7 +112,7 @@ def dashboard_snapshot(target: Path, session_id: str) -> dict | None:
     from stacklab.cluster import deploy
     from stacklab.cluster.shell import docker, run
     from stacklab.core.constants import DASHBOARD_PORT
-    from stacklab.federated.dashboard.snapshot import capture_page
+    from stacklab.federated.dashboard.snapshot import capture_page, noted
 
     found = deploy.service_containers(PART, "dashboard")
     if not found:
@@ -122,15 +122,12 @@ def dashboard_snapshot(target: Path, session_id: str) -> dict | None:
     fetch = ("import sys, urllib.request\n"
              f"url = 'http://127.0.0.1:{DASHBOARD_PORT}/?session={session_id}'\n"
              "sys.stdout.write(urllib.request.urlopen(url, timeout=120).read().decode())")
-    try:
+
+    def take() -> dict:
         page = run(docker(host, "exec", cid, "python", "-c", fetch), timeout=180).stdout
-        meta = capture_page(page, target, source=f"{PART}_dashboard on the Swarm")
-    except UserError as exc:  # the session's results stand; only the picture is missing
-        print(f"fl swarm-run: no dashboard snapshot: {exc}")
-        return None
-    print(f"fl swarm-run: dashboard snapshot {target / meta['png']} ({meta['rounds_finished']} rounds, "
-          f"clients {', '.join(meta['clients'])})")
-    return meta
+        return capture_page(page, target, source=f"{PART}_dashboard on the Swarm")
+
+    return noted(take, target, log=lambda msg: print(f"fl swarm-run: {msg}"))
 
 
 def register_swarm_run(sub) -> None:

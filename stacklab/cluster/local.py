@@ -23,6 +23,7 @@ from typing import Any
 
 from stacklab.cluster.shell import REPO, log, need_tool, out, run
 from stacklab.core.errors import UserError
+from stacklab.core.results import read_state, write_json
 
 STATE_DIR = Path(os.environ.get("STACKLAB_CLUSTER_DIR", "/var/lib/stacklab-cluster"))
 RUN_DIR = Path(os.environ.get("STACKLAB_CLUSTER_RUN", "/run/stacklab-cluster"))
@@ -63,17 +64,11 @@ def socket_of(name: str) -> str:
 
 # ---------------------------------------------------------------- state
 def load_state() -> dict[str, Any] | None:
-    try:
-        return json.loads(STATE_FILE.read_text())
-    except FileNotFoundError:
-        return None
+    return read_state(STATE_FILE)
 
 
 def save_state(state: dict[str, Any]) -> None:
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = STATE_FILE.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n")
-    tmp.replace(STATE_FILE)
+    write_json(STATE_FILE, state)
 
 
 def hosts() -> list[str]:

@@ -41,6 +41,14 @@ def write_json(path: Path, data: Any) -> Path:
     return write_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def read_state(path: Path) -> dict[str, Any] | None:
+    """A state file written by write_json, or None when nothing was started yet."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return None
+
+
 def read_json(path: Path) -> Any:
     try:
         return json.loads(Path(path).read_text())

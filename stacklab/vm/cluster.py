@@ -27,7 +27,7 @@ from typing import Any
 from stacklab.cluster.local import node_ip, node_labels
 from stacklab.cluster.shell import log, need_tool, run
 from stacklab.core.errors import UserError
-from stacklab.core.results import write_json
+from stacklab.core.results import read_state, write_json
 from stacklab.vm import image, machine, network, seed
 from stacklab.vm.agent import Agent, AgentTimeout
 
@@ -44,10 +44,7 @@ def vm_name(index: int) -> str:
 
 
 def load_state() -> dict[str, Any] | None:
-    try:
-        return json.loads(STATE_FILE.read_text())
-    except FileNotFoundError:
-        return None
+    return read_state(STATE_FILE)
 
 
 def _save(state: dict[str, Any]) -> None:

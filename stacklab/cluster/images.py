@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from stacklab.cluster.shell import REPO, cache_dir, docker, log, need_tool, out, run
+from stacklab.cluster.shell import REPO, cache_dir, cache_lock, docker, log, need_tool, out, run
 from stacklab.core.errors import UserError
 from stacklab.parts import stack_dirs
 
@@ -106,8 +106,13 @@ def wheelhouse() -> Path:
     """Every wheel the images need, downloaded once on the host (keyed by requirements)."""
     key = _digest(requirements_text(), TORCH, sys.version_info[:2].__repr__())
     target = cache_dir("wheelhouse") / key
-    if (target / ".complete").exists():
-        return target
+    with cache_lock(f"wheelhouse-{key}"):
+        if not (target / ".complete").exists():
+            _download_wheels(target, key)
+    return target
+
+
+def _download_wheels(target: Path, key: str) -> None:
     tmp = target.with_name(key + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     log(f"downloading the images' wheels into {target} (once; ~30 s, ~500 MB)")
@@ -124,7 +129,6 @@ def wheelhouse() -> Path:
     (tmp / ".complete").write_text(key + "\n")
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
-    return target
 
 
 # ---------------------------------------------------------------- base images
@@ -137,8 +141,13 @@ def local_base_tar(flavour: str = "base") -> Path:
     packages = DEBOOTSTRAP_PACKAGES[flavour]
     key = base_tar_key(flavour)
     tar = cache_dir("base") / f"bookworm-{key}.tar"
-    if tar.exists():
-        return tar
+    with cache_lock(f"base-{key}"):
+        if not tar.exists():
+            _debootstrap_tar(tar, key, flavour, packages)
+    return tar
+
+
+def _debootstrap_tar(tar: Path, key: str, flavour: str, packages: str) -> None:
     debootstrap = need_tool("debootstrap", "run scripts/system-deps.sh")
     rootfs = cache_dir("base") / f"rootfs-{key}"
     shutil.rmtree(rootfs, ignore_errors=True)
@@ -153,7 +162,6 @@ def local_base_tar(flavour: str = "base") -> Path:
     run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(partial), "."], timeout=600)
     partial.rename(tar)
     shutil.rmtree(rootfs, ignore_errors=True)
-    return tar
 
 
 def base_image(host: str | None, base: str, flavour: str = "base") -> str:

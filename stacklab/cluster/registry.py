@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from stacklab.cluster import images
-from stacklab.cluster.shell import REPO, cache_dir, docker, log, need_tool, out, run
+from stacklab.cluster.shell import REPO, cache_dir, cache_lock, docker, log, need_tool, out, run
 from stacklab.core.errors import UserError
 
 PORT = 5000
@@ -34,9 +34,13 @@ PACKAGE = "docker-registry"
 def registry_package() -> Path:
     """Debian's docker-registry .deb, unpacked on the host (cached): the image's only input."""
     root = cache_dir("debs", PACKAGE)
-    binary = root / "usr" / "bin" / "docker-registry"
-    if binary.exists():
-        return root
+    with cache_lock(PACKAGE):
+        if not (root / "usr" / "bin" / "docker-registry").exists():
+            _download_package(root)
+    return root
+
+
+def _download_package(root: Path) -> None:
     need_tool("apt-get", "run on Debian/Ubuntu, or set STACKLAB_REGISTRY to a registry you run")
     tmp = cache_dir("debs", "download")
     for old in tmp.glob("*.deb"):
@@ -49,7 +53,6 @@ def registry_package() -> Path:
     deb = next(tmp.glob(f"{PACKAGE}_*.deb"))
     run(["dpkg-deb", "-x", str(deb), str(root)])
     (root / "version").write_text(deb.name + "\n")
-    return root
 
 
 def registry_image(host: str | None, base: str) -> str:

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from stacklab.core import kit
@@ -26,6 +28,16 @@ def cache_dir(*parts: str) -> Path:
     path = root.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextmanager
+def cache_lock(name: str) -> Iterator[None]:
+    """Hold an exclusive lock on one cache entry: a second builder of the same entry
+    (the test session beside `stacklab cache warm`, or two sessions) waits, then
+    finds it built."""
+    with open(cache_dir("locks") / f"{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def docker(host: str | None, *args: str) -> list[str]:

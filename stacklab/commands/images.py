@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 from stacklab.cluster import deploy, images, local, registry
 from stacklab.core.errors import UserError
+from stacklab.vm import image
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -34,6 +36,22 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prefetch(args: argparse.Namespace) -> int:
+    """Everything the images (and VM disk) are built from that needs no Docker daemon.
+
+    Each entry is cached under a lock, so this can run beside a test session or a
+    `cluster up` that needs the same entries: whoever comes second waits, then reuses."""
+    start = time.monotonic()
+    made = [f"wheels {images.wheelhouse()}"]
+    made += [f"{flavour} {images.local_base_tar(flavour)}" for flavour in images.DEBOOTSTRAP_PACKAGES]
+    made.append(f"registry package {registry.registry_package()}")
+    if args.vm:
+        made.append(f"VM disk {image.ensure()['disk']}")
+    print("\n".join(made))
+    print(f"prefetched in {time.monotonic() - start:.0f} s")
+    return 0
+
+
 def _registry(args: argparse.Namespace) -> int:
     state = local.load_state()
     # the local cluster's manager (not $STACKLAB_DOCKER_HOST's): storage in the host's cache
@@ -57,6 +75,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                          "$STACKLAB_REGISTRY, else the local cluster's)")
     push.add_argument("--base", choices=["local", "upstream"], default="local", help=base_help)
     push.set_defaults(func=_push)
+    pre = sub.add_parser("prefetch", help="make the cached inputs of the images (wheels, "
+                                          "Debian bases) with no daemon; --vm: the VM disk too")
+    pre.add_argument("--vm", action="store_true", help="also build the VM disk image")
+    pre.set_defaults(func=_prefetch)
     reg = sub.add_parser("registry", help="deploy the registry stack on the Swarm manager")
     reg.add_argument("--base", choices=["local", "upstream"], default="local", help=base_help)
     reg.set_defaults(func=_registry)

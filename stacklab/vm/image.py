@@ -10,7 +10,6 @@ disk size): CI on the same machine reuses it, a changed input rebuilds it.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import shutil
@@ -18,7 +17,7 @@ import time
 from pathlib import Path
 
 from stacklab.cluster.images import DEBIAN_MIRROR
-from stacklab.cluster.shell import cache_dir, log, need_tool, run
+from stacklab.cluster.shell import cache_dir, cache_lock, log, need_tool, run
 from stacklab.core.errors import UserError
 
 SUITE = "bookworm"
@@ -66,9 +65,7 @@ def ensure() -> dict[str, str]:
     """Paths of the cached kernel, initrd and base disk; builds them once (~5 min)."""
     key = image_key()
     target = cache_dir("vm") / key
-    with open(cache_dir("vm") / f"{key}.lock", "w") as lock:
-        # two sessions (bench + tests) building the same image wait for each other
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with cache_lock(f"vm-{key}"):   # bench, tests and `images prefetch` build it once
         if not (target / "manifest.json").exists():
             _build(target, key)
     return json.loads((target / "manifest.json").read_text())

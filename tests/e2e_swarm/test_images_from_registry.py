@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
 
 from stacklab.cluster import deploy, images, registry
 from stacklab.cluster.shell import docker, out, run
+from stacklab.core.errors import UserError
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.swarm, pytest.mark.slow]
@@ -33,17 +35,36 @@ def test_a_code_change_reaches_every_node_by_pull(swarm, stack):
     for host in workers:   # not on the workers before the update: nothing is loaded into them
         assert run(docker(host, "image", "inspect", new_ray), check=False).returncode != 0
     deploy.deploy(PART, env={"STACKLAB_TAG": new_tag})          # = service update of each service
-    tasks = deploy.wait_rollout(PART, ["head", "worker"], new_tag, 3, timeout=600)
+    deploy.wait_rollout(PART, ["head", "worker"], new_tag, 3, timeout=600)
     deploy.wait_ray_nodes(PART, 3, timeout=300)
-    assert len({host for host, _, _ in tasks}) == 3, tasks
-    for host, cid, image in tasks:
+    seen = what_running_tasks_hold(new_tag)
+    assert len({host for host, _, _, _ in seen}) == 3, seen
+    for host, image, stamp_read, digests in seen:
         assert image.startswith(new_ray), (host, image)     # digest-pinned: <ref>@sha256:...
-        assert out(docker(host, "exec", cid, "cat", f"/opt/stacklab/{STAMP}")) == stamp
-    for host, cid, _ in tasks:   # pulled from the registry (by digest), not built or loaded
-        image_id = out(docker(host, "inspect", "-f", "{{.Image}}", cid))
-        digests = out(docker(host, "image", "inspect", "-f", "{{json .RepoDigests}}", image_id))
+        assert stamp_read == stamp, host
+        # pulled from the registry (by digest), not built or loaded
         assert f"{reg}/stacklab-ray@sha256:" in digests, (host, digests)
 
+
+def what_running_tasks_hold(tag: str, timeout: float = 300) -> list[tuple[str, str, str, str]]:
+    """(node, image, stamp file, image RepoDigests) of each running task on ``tag``.
+
+    A Ray worker task that joined the old head exits when the head is replaced and
+    Swarm starts a new one, so a container listed a moment ago may be gone: list
+    again and read again until one listing can be read whole."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tasks = deploy.wait_rollout(PART, ["head", "worker"], tag, 3, timeout=timeout)
+        try:
+            return [(host, image, out(docker(host, "exec", cid, "cat", f"/opt/stacklab/{STAMP}")),
+                     out(docker(host, "image", "inspect", "-f", "{{json .RepoDigests}}",
+                                out(docker(host, "inspect", "-f", "{{.Image}}", cid)))))
+                    for host, cid, image in tasks]
+        except UserError as gone:
+            if "is not running" not in str(gone) and "No such container" not in str(gone) \
+                    or time.monotonic() > deadline:
+                raise
+            time.sleep(2)
 
 def test_a_missing_tag_fails_with_one_line_naming_it(swarm):
     proc = subprocess.run([sys.executable, "-m", "stacklab.cli", "stack", "deploy", PART],

@@ -23,7 +23,7 @@ from typing import Any
 
 from stacklab.cluster.shell import REPO, log, need_tool, out, run
 from stacklab.core.errors import UserError
-from stacklab.core.results import read_state, write_json
+from stacklab.core.results import boot_id, from_earlier_boot, read_state, write_json
 
 STATE_DIR = Path(os.environ.get("STACKLAB_CLUSTER_DIR", "/var/lib/stacklab-cluster"))
 RUN_DIR = Path(os.environ.get("STACKLAB_CLUSTER_RUN", "/run/stacklab-cluster"))
@@ -78,6 +78,17 @@ def hosts() -> list[str]:
         raise UserError("no local cluster is up: run `stacklab cluster up --nodes 3` "
                         "(or set DOCKER_HOST to your manager)")
     return [n["socket"] for n in state["nodes"]]
+
+
+def _left_by_dead_cluster(state: dict[str, Any]) -> bool:
+    """A record whose every daemon is gone: nothing of it runs, so nothing is lost by clearing it.
+
+    One daemon of several gone is kept as an error: its log says why.
+    """
+    if from_earlier_boot(state):
+        return True
+    pids = [n.get("pid") for n in state.get("nodes", [])]
+    return bool(pids) and state.get("ready", False) and not any(pid_alive(p) for p in pids)
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -157,6 +168,13 @@ def up(nodes: int = 3, subnet: str = DEFAULT_SUBNET, base: str = "local",
         raise UserError(f"--nodes {nodes}: use 1 to 200")
     _preflight()
     state = load_state()
+    if state and _left_by_dead_cluster(state):
+        # e.g. the machine rebooted with a cluster up: its daemons, netns and
+        # mounts are gone but the record and data-roots stay; clear them and start over
+        log("the recorded local cluster is gone (machine rebooted or daemons killed): "
+            "removing its leftovers and starting a new one")
+        down()
+        state = None
     if state and state.get("ready"):
         if len(state["nodes"]) != nodes:
             raise UserError(f"a local cluster of {len(state['nodes'])} nodes is up: "
@@ -172,7 +190,8 @@ def up(nodes: int = 3, subnet: str = DEFAULT_SUBNET, base: str = "local",
         raise UserError(f"a half-made local cluster is recorded in {STATE_FILE}: "
                         "run `stacklab cluster down` first")
     net = ipaddress.ip_network(subnet)
-    state = {"subnet": subnet, "bridge": BRIDGE, "pool": ADDR_POOL, "iptables": [],
+    state = {"boot_id": boot_id(), "subnet": subnet, "bridge": BRIDGE, "pool": ADDR_POOL,
+             "iptables": [],
              "nodes": [], "dirs": [str(STATE_DIR), str(RUN_DIR)], "ready": False}
     save_state(state)
     start = time.monotonic()

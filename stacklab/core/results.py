@@ -49,6 +49,22 @@ def read_state(path: Path) -> dict[str, Any] | None:
         return None
 
 
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def boot_id() -> str:
+    """This boot's id: a state file recorded under another boot names dead processes."""
+    try:
+        return BOOT_ID.read_text().strip()
+    except OSError:
+        return ""
+
+
+def from_earlier_boot(state: dict[str, Any]) -> bool:
+    """True when `state` was recorded before the machine last booted (its pids mean nothing now)."""
+    return bool(state.get("boot_id")) and state["boot_id"] != boot_id()
+
+
 def read_json(path: Path) -> Any:
     try:
         return json.loads(Path(path).read_text())

@@ -27,7 +27,7 @@ from typing import Any
 from stacklab.cluster.local import node_ip, node_labels
 from stacklab.cluster.shell import log, need_tool, run
 from stacklab.core.errors import UserError
-from stacklab.core.results import read_state, write_json
+from stacklab.core.results import boot_id, from_earlier_boot, read_state, write_json
 from stacklab.vm import image, machine, network, seed
 from stacklab.vm.agent import Agent, AgentTimeout
 
@@ -99,6 +99,11 @@ def up(nodes: int = 3, cpus: int = 1, memory: str = "3G", accel: str = "auto") -
     mem = memory_mib(memory)
     _preflight(nodes, cpus, mem)
     state = load_state()
+    if state and from_earlier_boot(state):
+        log("the recorded VMs ran before this machine booted: removing their leftovers "
+            "and booting new ones")
+        down()
+        state = None
     if state and state.get("ready"):
         if all(machine.is_ours(v["pid"], v["dir"]) for v in state["vms"]):
             if len(state["vms"]) != nodes:
@@ -115,7 +120,7 @@ def up(nodes: int = 3, cpus: int = 1, memory: str = "3G", accel: str = "auto") -
     timings = {"image_seconds": round(time.monotonic() - start, 1), "image_cached": cached,
                "load_avg_1min_at_start": round(os.getloadavg()[0], 2)}
     subnet = network.SUBNET
-    state = {"run": uuid.uuid4().hex[:8], "subnet": subnet, "manager": node_ip(subnet, 1),
+    state = {"boot_id": boot_id(), "run": uuid.uuid4().hex[:8], "subnet": subnet, "manager": node_ip(subnet, 1),
              "image": img["key"], "cpus": cpus, "memory_mib": mem, "vms": [],
              "dirs": [str(STATE_DIR)], "ready": False, "timings": timings}
     _save(state)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
 from stacklab.cluster import deploy, local, raynode
+from stacklab.core import results
 from stacklab.core.errors import UserError
 
 
@@ -75,3 +79,27 @@ def test_cli_errors_are_one_line(tmp_path):
     assert_one_line_error(run_cli("stack", "deploy", "nope", env=env), "no stack for part")
     assert_one_line_error(run_cli("ray", "submit", "nope", env=env), "invalid choice")
     assert_one_line_error(run_cli("cluster", "up", "--nodes", "0", env=env), "--nodes 0")
+
+
+def test_a_cluster_recorded_before_this_boot_is_cleared_not_refused(monkeypatch, tmp_path):
+    # CI machines start from a disk where a cluster was left up: its record
+    # names daemons of another boot
+    boot = tmp_path / "boot_id"
+    boot.write_text("this-boot\n")
+    monkeypatch.setattr(results, "BOOT_ID", boot)
+    alive = {"nodes": [{"pid": os.getpid()}], "ready": True}
+    assert not local._left_by_dead_cluster({**alive, "boot_id": "this-boot"})
+    assert local._left_by_dead_cluster({**alive, "boot_id": "an-earlier-boot"})
+    dead_pid = _a_pid_that_exited()
+    # records written before boot ids were kept: all daemons dead means gone
+    assert local._left_by_dead_cluster({"nodes": [{"pid": dead_pid}] * 3, "ready": True})
+    # one daemon of three dead is a crash to read about, not a leftover to clear
+    some = {"nodes": [{"pid": dead_pid}, {"pid": os.getpid()}], "ready": True,
+            "boot_id": "this-boot"}
+    assert not local._left_by_dead_cluster(some)
+
+
+def _a_pid_that_exited() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid

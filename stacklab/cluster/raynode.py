@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from stacklab.cluster import netinfo, secrets
 from stacklab.core.constants import RAY_DASHBOARD_PORT, RAY_GCS_PORT
@@ -48,10 +49,7 @@ def start_command(role: str, env: dict[str, str]) -> list[str]:
     if role == "head":
         ip = netinfo.own_ip()
     else:
-        head_ip = netinfo.resolve(head)
-        if not netinfo.wait_port(head_ip, PORTS["gcs"], timeout=600):
-            raise SystemExit(f"raynode: the Ray head {head} ({head_ip}) never opened its port")
-        ip = netinfo.source_ip_towards(head_ip)
+        ip = netinfo.source_ip_towards(wait_for_head(head, timeout=600))
     iface = netinfo.interface_of(ip)
     if iface:
         env["GLOO_SOCKET_IFNAME"] = iface  # torch.distributed across nodes: use the overlay
@@ -80,6 +78,24 @@ def start_command(role: str, env: dict[str, str]) -> list[str]:
     else:
         cmd.append(f"--address={head}:{PORTS['gcs']}")
     return cmd
+
+
+def wait_for_head(name: str, timeout: float) -> str:
+    """The address of the head task whose GCS answers, looked up again on every try.
+
+    During a rolling update the name can still resolve to the head being
+    replaced: waiting on that one address hung the new worker until its
+    healthcheck killed it and Swarm rolled the update back.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        ip = netinfo.resolve(name, timeout=max(deadline - time.monotonic(), 1))
+        if netinfo.wait_port(ip, PORTS["gcs"], timeout=3):
+            return ip
+        if time.monotonic() > deadline:
+            raise SystemExit(f"raynode: the Ray head {name} ({ip}) never opened port "
+                             f"{PORTS['gcs']} in {timeout:.0f} s: check `stacklab stack ps`")
+        time.sleep(1)
 
 
 def healthy(env: dict[str, str]) -> bool:

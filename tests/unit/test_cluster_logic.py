@@ -42,6 +42,15 @@ def test_ray_worker_command_uses_its_address_towards_the_head(monkeypatch):
     assert "--head" not in cmd
 
 
+def test_a_worker_follows_the_head_to_its_new_address(monkeypatch):
+    # rolling update: the name resolves to the head being replaced, then to the new one
+    answers = iter(["10.9.0.5", "10.9.0.5", "10.9.0.8"])
+    monkeypatch.setattr(raynode.netinfo, "resolve", lambda name, timeout=0: next(answers))
+    monkeypatch.setattr(raynode.netinfo, "wait_port", lambda ip, port, timeout: ip == "10.9.0.8")
+    monkeypatch.setattr(raynode.time, "sleep", lambda s: None)
+    assert raynode.wait_for_head("head", timeout=60) == "10.9.0.8"
+
+
 def test_credentials_come_from_secret_files(tmp_path, monkeypatch):
     (tmp_path / "ray_token").write_text("tok\n")
     (tmp_path / "s3_access_key").write_text("AK\n")

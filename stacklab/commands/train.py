@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "or the cluster when run by `ray job submit`")
     parser.add_argument("--storage", default=None,
                         help="checkpoint storage every node can reach: a directory or s3:// URI "
-                             "(default <out>/checkpoints)")
+                             "(default $STACKLAB_STORAGE, else <out>/checkpoints)")
     parser.add_argument("--name", default=None, help="run name in storage (default mnist-<timestamp>)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the latest (or --name) run from its last checkpoint")

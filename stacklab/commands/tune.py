@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="Ray cluster (e.g. auto, ray://head:10001); default: local Ray, or the "
                              "cluster when run by `ray job submit`")
     parser.add_argument("--num-cpus", type=positive_int, default=None, help="CPUs of a local Ray")
-    parser.add_argument("--storage", default=None, help="experiment storage: a directory or s3:// URI")
+    parser.add_argument("--storage", default=None,
+                        help="experiment storage: a directory or s3:// URI (default $STACKLAB_STORAGE, else under --out)")
     parser.add_argument("--name", default=None, help="experiment name (default tune-<timestamp>)")
     parser.add_argument("--resume", action="store_true", help="continue the latest (or --name) run")
     parser.add_argument("--max-failures", type=int, default=2, help="retries of a trial whose node died")

@@ -71,7 +71,12 @@ def require_cpus(needed: float, what: str) -> float:
 
 
 def storage_root(storage: str | None, default_dir: Path) -> str:
-    """A URI is used as given; a local directory is created and made absolute."""
+    """A URI is used as given; a local directory is created and made absolute.
+
+    With no --storage, $STACKLAB_STORAGE (the Ray stacks set it to their S3
+    prefix) so a job submitted by hand inside a head uses the cluster's storage.
+    """
+    storage = storage or os.environ.get("STACKLAB_STORAGE") or None
     if storage and "://" in storage:
         return storage
     root = Path(storage) if storage else default_dir

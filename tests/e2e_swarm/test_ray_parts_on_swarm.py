@@ -48,6 +48,14 @@ def test_ray_tuning_trials_spread_over_worker_nodes(stack, tmp_path):
     # the experiment (trial results, tuner state) is on the cluster's S3 after the job
     prefix = result["experiment"].split("s3://stacklab/", 1)[1]
     assert s3_objects("ray_tuning", prefix) > 0
+    # the lab's own words: `docker exec -it <head> /bin/bash`, then `ray job submit --
+    # python tune.py`, in a login shell (its /etc/profile resets PATH)
+    lab = run(docker(deploy.manager(), "exec", deploy.head_container("ray_tuning"), "bash", "-l",
+                     "-c", "ray job submit -- python tune.py --smoke-test"),
+              check=False, timeout=900)
+    said = lab.stdout + lab.stderr
+    assert lab.returncode == 0 and "SUCCEEDED" in said, said[-3000:]
+    assert "best CV accuracy" in said and "s3://stacklab/ray_tuning/" in said, said[-3000:]
 
 
 def test_ray_job_api_refuses_unauthenticated_clients(stack):

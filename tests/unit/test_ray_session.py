@@ -27,10 +27,19 @@ def test_fresh_runs_get_new_names_and_resume_picks_newest_resumable(tmp_path):
         ray_session.run_name("tune", str(tmp_path), None, True, done)
 
 
-def test_storage_root_local_and_uri(tmp_path):
+def test_storage_root_local_and_uri(tmp_path, monkeypatch):
+    monkeypatch.delenv("STACKLAB_STORAGE", raising=False)
     assert ray_session.storage_root("s3://bucket/x", tmp_path) == "s3://bucket/x"
     root = ray_session.storage_root(None, tmp_path / "a" / "b")
     assert (tmp_path / "a" / "b").is_dir() and root == str((tmp_path / "a" / "b").resolve())
+
+
+def test_storage_defaults_to_the_stacks_storage(tmp_path, monkeypatch):
+    # a job submitted by hand inside a Ray head (no --storage) uses the stack's S3
+    monkeypatch.setenv("STACKLAB_STORAGE", "s3://stacklab/ray_tuning")
+    assert ray_session.storage_root(None, tmp_path / "local") == "s3://stacklab/ray_tuning"
+    assert not (tmp_path / "local").exists()
+    assert ray_session.storage_root(str(tmp_path / "given"), tmp_path) == str(tmp_path / "given")
 
 
 def test_gloo_interface(monkeypatch):

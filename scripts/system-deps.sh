@@ -16,6 +16,7 @@ PACKAGES=(
   qemu-system-x86 qemu-utils  # `stacklab vm`: real VMs (KVM where it boots, else TCG)
   cloud-image-utils genisoimage  # cloud-localds: NoCloud seed ISOs from cloud-cfg.txt
   e2fsprogs          # mkfs.ext4 -d: the VM disk image from a rootfs, no loop mount
+  skopeo             # role images copied registry to registry (blobs as they are) into the VMs' registry
 )
 [ "$PROFILE" = local ] && PACKAGES=(postgresql)  # FEDn statestore of the local federation
 missing=()

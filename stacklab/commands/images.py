@@ -36,6 +36,21 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _copy(args: argparse.Namespace) -> int:
+    from stacklab.cluster import copy
+
+    roles = tuple(args.roles.split(",")) if args.roles else images.ROLES
+    unknown = sorted(set(roles) - set(images.ROLES))
+    if unknown:
+        raise UserError(f"--roles {','.join(unknown)}: not a role image "
+                        f"(roles: {','.join(images.ROLES)})")
+    tag = args.tag or copy.cached_tag()
+    seconds = copy.copy_roles(args.to, tag, roles)
+    print(f"copied stacklab-{{{','.join(roles)}}}:{tag} to {args.to} in {seconds:.0f} s")
+    print(f"deploy with:  STACKLAB_REGISTRY={args.to} STACKLAB_TAG={tag} stacklab stack deploy PART")
+    return 0
+
+
 def _prefetch(args: argparse.Namespace) -> int:
     """Everything the images (and VM disk) are built from that needs no Docker daemon.
 
@@ -75,6 +90,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                          "$STACKLAB_REGISTRY, else the local cluster's)")
     push.add_argument("--base", choices=["local", "upstream"], default="local", help=base_help)
     push.set_defaults(func=_push)
+    cp = sub.add_parser("copy", help="copy the role images from this machine's registry cache "
+                                     "into another Swarm's registry (e.g. the VMs')")
+    cp.add_argument("--to", required=True, help="HOST:PORT of the destination registry")
+    cp.add_argument("--tag", help="image tag (default: the one the local cluster pushed)")
+    cp.add_argument("--roles", help=f"comma-separated subset of {','.join(images.ROLES)}")
+    cp.set_defaults(func=_copy)
     pre = sub.add_parser("prefetch", help="make the cached inputs of the images (wheels, "
                                           "Debian bases) with no daemon; --vm: the VM disk too")
     pre.add_argument("--vm", action="store_true", help="also build the VM disk image")

@@ -60,9 +60,9 @@ def scale_workers(count: int) -> None:
         time.sleep(2)
 
 
-def tune_wall(workers: int) -> dict:
+def tune_wall(workers: int, workload: list[str] = WORKLOAD) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        info = deploy.submit(PART, [*WORKLOAD], results=Path(tmp))
+        info = deploy.submit(PART, [*workload], results=Path(tmp))
         result = json.loads((Path(tmp) / "tune.json").read_text())
     assert info["status"] == "SUCCEEDED", info
     return {"nodes": workers, "wall_seconds": round(result["wall_seconds"], 1),
@@ -74,7 +74,8 @@ def tune_point(workers: int, args: argparse.Namespace) -> dict:
     """Median wall time of undisturbed runs on ``workers`` nodes, each run with its load."""
     scale_workers(workers)
     # ours: one busy CPU per worker node, plus the driver and Ray's own processes on the head
-    point = measure_quietly(lambda: tune_wall(workers), args.tune_repeats, own_cpus=workers + 1,
+    workload = getattr(args, "workload", WORKLOAD)
+    point = measure_quietly(lambda: tune_wall(workers, workload), args.tune_repeats, own_cpus=workers + 1,
                             limit=args.foreign_limit, max_attempts=args.max_attempts or 2 * args.tune_repeats)
     print(f"{workers} node(s): median {point['wall_seconds']} s of "
           + ", ".join(f"{a['wall_seconds']} s (foreign load {a['foreign_cpus']})" for a in point["attempts"]),

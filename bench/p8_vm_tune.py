@@ -1,0 +1,105 @@
+"""P8, tuning part: Ray Tune wall time on 1, 2 and 3 VMs of 1 vCPU (`stacklab vm up` first).
+
+The lab's stacks on the VM Swarm the way a cloud user deploys them: the
+Swarm's registry on the manager VM, the role images copied into it
+(`stacklab images copy`: blobs as they are, no build on an emulated VM), then
+`stack deploy ray_tuning`, every VM pulling from that registry. The same
+search runs with 1, 2 and 3 Ray worker VMs (the 3rd is the manager, labelled
+ray.worker for the run). Each point is the median of --tune-repeats runs with
+the machine's load recorded next to each; the accelerator (KVM or TCG
+emulation) and whether the VMs share this machine's cores are in the result.
+Writes results/bench/p8_tune.json.
+
+    .venv/bin/python bench/p8_vm_tune.py [--tune-repeats 1] [--trials 4] [--rows 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from p5_p6_swarm import scale_workers, tune_point  # the same measurement as the local Swarm's
+
+from stacklab.cluster import copy, deploy, images, registry
+from stacklab.cluster.shell import run
+from stacklab.core.results import part_dir, write_json
+from stacklab.vm import cluster
+
+PART = "ray_tuning"
+ROLES = ("ray", "s3")   # what ray_tuning runs
+
+
+def workload(args: argparse.Namespace) -> list[str]:
+    # smaller than P6's: under TCG each VM runs ~10x slower than this machine's cores
+    return ["--searcher", "random", "--scheduler", "fifo", "--trials", str(args.trials),
+            "--rows", str(args.rows), "--folds", "3", "--seed", "0"]
+
+
+def label_ray_worker(host: str, node: str, on: bool) -> None:
+    flag = ["--label-add", "ray.worker=true"] if on else ["--label-rm", "ray.worker"]
+    run(images.docker(host, "node", "update", *flag, node))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tune-repeats", type=int, default=1)
+    parser.add_argument("--max-attempts", type=int, default=None)
+    # the emulated VMs themselves keep this machine's cores busy (idle TCG guests
+    # included): only load beyond theirs makes a run count as disturbed
+    parser.add_argument("--foreign-limit", type=float, default=3.0)
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--rows", type=int, default=3000)
+    args = parser.parse_args()
+    state = cluster.load_state()
+    if not state or not state.get("ready"):
+        sys.exit("bench: no VMs: run `stacklab vm up --nodes 3` first")
+    host = state["docker_host"]
+    # every stacklab command below talks to the manager VM, as the walkthrough says
+    os.environ["STACKLAB_DOCKER_HOST"] = host
+    address = f"{state['manager']}:{registry.PORT}"
+    tag = copy.cached_tag()
+    os.environ.update({"STACKLAB_REGISTRY": address, "STACKLAB_TAG": tag})
+    steps: dict[str, float] = {}
+
+    start = time.monotonic()
+    registry.up(host, timeout=600)
+    steps["registry_up_seconds"] = round(time.monotonic() - start, 1)
+    steps["copy_seconds"] = round(copy.copy_roles(address, tag, ROLES), 1)
+    print(f"registry {address} up in {steps['registry_up_seconds']} s, "
+          f"{'+'.join(ROLES)} copied in {steps['copy_seconds']} s", flush=True)
+
+    start = time.monotonic()
+    deploy.deploy(PART)
+    deploy.wait_ray_nodes(PART, 3, timeout=3600)
+    steps["deploy_to_ray_nodes_seconds"] = round(time.monotonic() - start, 1)
+    print(f"deploy -> head + 2 worker VMs in Ray: {steps['deploy_to_ray_nodes_seconds']} s "
+          "(pulls included)", flush=True)
+
+    args.workload = workload(args)
+    points = [tune_point(1, args), tune_point(2, args)]
+    manager_node = cluster.vm_name(1)
+    label_ray_worker(host, manager_node, True)
+    try:
+        points.append(tune_point(3, args))
+    finally:
+        scale_workers(2)
+        label_ray_worker(host, manager_node, False)
+    base = points[0]["wall_seconds"]
+    for point in points:
+        point["speedup"] = round(base / point["wall_seconds"], 2)
+    print("VMs: " + ", ".join(f"{p['nodes']} VM(s) {p['wall_seconds']} s (x{p['speedup']})"
+                              for p in points), flush=True)
+    out = part_dir(None, "bench") / "p8_tune.json"
+    write_json(out, {
+        "bench": "P8 tune on VMs", "accel": state["accel"], "accel_reason": state["accel_reason"],
+        "vcpus_per_vm": state.get("cpus", 1), "memory_mib": state.get("memory_mib"),
+        "cores_shared": f"{len(state['vms'])} VMs share this machine's {os.cpu_count()} cores",
+        "workload": args.workload, "image_tag": tag, **steps, "runs": points})
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -253,6 +253,11 @@ def submit(part: str, args: list[str], results: Path | None = None,
     files = [p for p in src.iterdir() if p.is_file() and p.suffix in {".py", ".txt", ".yaml", ".yml"}]
     for path in files:
         run(docker(host, "cp", str(path), f"{cid}:{workdir}/{path.name}"))
+    # the user's real data (data/train.csv, what --data auto reads) goes in with the
+    # part's folder: the job's driver reads it and Ray ships it to the trials
+    user_data = src / "data"
+    if user_data.is_dir():
+        run(docker(host, "cp", str(user_data), f"{cid}:{workdir}/data"))
     storage = out(docker(host, "exec", cid, "printenv", "STACKLAB_STORAGE"), check=False)
     out_dir = f"{RESULTS_MOUNT}/{job_id}"
     cmd = ["ray", "job", "submit", "--address", JOB_API,

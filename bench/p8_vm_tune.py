@@ -8,7 +8,7 @@ search runs with 1, 2 and 3 Ray worker VMs (the 3rd is the manager, labelled
 ray.worker for the run). Each point is the median of --tune-repeats runs with
 the machine's load recorded next to each; the accelerator (KVM or TCG
 emulation) and whether the VMs share this machine's cores are in the result.
-Writes results/bench/p8_tune.json.
+Writes the "tune" entry of results/bench/p8.json (beside bench/p8_vms.py's runs).
 
     .venv/bin/python bench/p8_vm_tune.py [--tune-repeats 1] [--trials 4] [--rows 3000]
 """
@@ -16,6 +16,7 @@ Writes results/bench/p8_tune.json.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -87,16 +88,24 @@ def main() -> int:
         scale_workers(2)
         label_ray_worker(host, manager_node, False)
     base = points[0]["wall_seconds"]
-    for point in points:
-        point["speedup"] = round(base / point["wall_seconds"], 2)
-    print("VMs: " + ", ".join(f"{p['nodes']} VM(s) {p['wall_seconds']} s (x{p['speedup']})"
+    for vms, point in enumerate(points, start=1):
+        point.update({"vms": vms, "accel": state["accel"], "vcpus": state.get("cpus", 1),
+                      # the VMs' vCPUs are QEMU threads on this machine's cores
+                      "cores_shared": len(state["vms"]) > (os.cpu_count() or 1),
+                      "speedup": round(base / point["wall_seconds"], 2)})
+    print("VMs: " + ", ".join(f"{p['vms']} VM(s) {p['wall_seconds']} s (x{p['speedup']})"
                               for p in points), flush=True)
-    out = part_dir(None, "bench") / "p8_tune.json"
-    write_json(out, {
-        "bench": "P8 tune on VMs", "accel": state["accel"], "accel_reason": state["accel_reason"],
-        "vcpus_per_vm": state.get("cpus", 1), "memory_mib": state.get("memory_mib"),
-        "cores_shared": f"{len(state['vms'])} VMs share this machine's {os.cpu_count()} cores",
-        "workload": args.workload, "image_tag": tag, **steps, "runs": points})
+    # beside `vm up`'s timings (bench/p8_vms.py) in the one p8.json the report reads
+    out = part_dir(None, "bench") / "p8.json"
+    try:
+        p8 = json.loads(out.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        p8 = {"bench": "P8 vm up", "cpu_count": os.cpu_count(), "runs": []}
+    p8["tune"] = {
+        "accel": state["accel"], "accel_reason": state["accel_reason"],
+        "memory_mib": state.get("memory_mib"), "vms_total": len(state["vms"]),
+        "workload": args.workload, "image_tag": tag, **steps, "runs": points}
+    write_json(out, p8)
     print(f"wrote {out}")
     return 0
 

@@ -23,7 +23,8 @@ import time
 
 from p5_p6_swarm import scale_workers, tune_point  # the same measurement as the local Swarm's
 
-from stacklab.cluster import copy, deploy, images, registry
+from stacklab.cluster import deploy, images, registry
+from stacklab.cluster import image_copy as copy
 from stacklab.cluster.shell import run
 from stacklab.core.results import part_dir, write_json
 from stacklab.vm import cluster

@@ -37,7 +37,7 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _copy(args: argparse.Namespace) -> int:
-    from stacklab.cluster import copy
+    from stacklab.cluster import image_copy as copy
 
     roles = tuple(args.roles.split(",")) if args.roles else images.ROLES
     unknown = sorted(set(roles) - set(images.ROLES))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from stacklab.cluster import copy
+from stacklab.cluster import image_copy as copy
 from stacklab.cluster.registry import registry_package
 from stacklab.core.errors import UserError
 

@@ -70,11 +70,10 @@ def tune_wall(workers: int, workload: list[str] = WORKLOAD) -> dict:
             "trials": result["num_trials"], "errors": result["num_errors"]}
 
 
-def tune_point(workers: int, args: argparse.Namespace) -> dict:
+def tune_point(workers: int, args: argparse.Namespace, workload: list[str] = WORKLOAD) -> dict:
     """Median wall time of undisturbed runs on ``workers`` nodes, each run with its load."""
     scale_workers(workers)
     # ours: one busy CPU per worker node, plus the driver and Ray's own processes on the head
-    workload = getattr(args, "workload", WORKLOAD)
     point = measure_quietly(lambda: tune_wall(workers, workload), args.tune_repeats, own_cpus=workers + 1,
                             limit=args.foreign_limit, max_attempts=args.max_attempts or 2 * args.tune_repeats)
     print(f"{workers} node(s): median {point['wall_seconds']} s of "
@@ -83,10 +82,13 @@ def tune_point(workers: int, args: argparse.Namespace) -> dict:
     return point
 
 
-def label_manager_as_worker(on: bool) -> None:
-    host, name = deploy.manager(), local.load_state()["nodes"][0]["name"]
+def label_ray_worker(host: str | None, node: str, on: bool) -> None:
     flag = ["--label-add", "ray.worker=true"] if on else ["--label-rm", "ray.worker"]
-    run(images.docker(host, "node", "update", *flag, name))
+    run(images.docker(host, "node", "update", *flag, node))
+
+
+def label_manager_as_worker(on: bool) -> None:
+    label_ray_worker(deploy.manager(), local.load_state()["nodes"][0]["name"], on)
 
 
 def main() -> int:

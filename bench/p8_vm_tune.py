@@ -21,11 +21,14 @@ import os
 import sys
 import time
 
-from p5_p6_swarm import scale_workers, tune_point  # the same measurement as the local Swarm's
+from p5_p6_swarm import (  # the same measurement as the local Swarm's
+    label_ray_worker,
+    scale_workers,
+    tune_point,
+)
 
-from stacklab.cluster import deploy, images, registry
+from stacklab.cluster import deploy, registry
 from stacklab.cluster import image_copy as copy
-from stacklab.cluster.shell import run
 from stacklab.core.results import part_dir, write_json
 from stacklab.vm import cluster
 
@@ -37,11 +40,6 @@ def workload(args: argparse.Namespace) -> list[str]:
     # smaller than P6's: under TCG each VM runs ~10x slower than this machine's cores
     return ["--searcher", "random", "--scheduler", "fifo", "--trials", str(args.trials),
             "--rows", str(args.rows), "--folds", "3", "--seed", "0"]
-
-
-def label_ray_worker(host: str, node: str, on: bool) -> None:
-    flag = ["--label-add", "ray.worker=true"] if on else ["--label-rm", "ray.worker"]
-    run(images.docker(host, "node", "update", *flag, node))
 
 
 def main() -> int:
@@ -79,12 +77,12 @@ def main() -> int:
     print(f"deploy -> head + 2 worker VMs in Ray: {steps['deploy_to_ray_nodes_seconds']} s "
           "(pulls included)", flush=True)
 
-    args.workload = workload(args)
-    points = [tune_point(1, args), tune_point(2, args)]
+    search = workload(args)
+    points = [tune_point(1, args, search), tune_point(2, args, search)]
     manager_node = cluster.vm_name(1)
     label_ray_worker(host, manager_node, True)
     try:
-        points.append(tune_point(3, args))
+        points.append(tune_point(3, args, search))
     finally:
         scale_workers(2)
         label_ray_worker(host, manager_node, False)
@@ -105,7 +103,7 @@ def main() -> int:
     p8["tune"] = {
         "accel": state["accel"], "accel_reason": state["accel_reason"],
         "memory_mib": state.get("memory_mib"), "vms_total": len(state["vms"]),
-        "workload": args.workload, "image_tag": tag, **steps, "runs": points}
+        "workload": search, "image_tag": tag, **steps, "runs": points}
     write_json(out, p8)
     print(f"wrote {out}")
     return 0

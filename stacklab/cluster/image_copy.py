@@ -11,17 +11,16 @@ the same docker-registry binary on 127.0.0.1, so no local cluster needs to run.
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 from stacklab.cluster import images
-from stacklab.cluster.registry import pushed_file, registry_package
+from stacklab.cluster.registry import pushed_tags, registry_package
 from stacklab.cluster.shell import cache_dir, log, need_tool, run
 from stacklab.core.errors import UserError
 
@@ -31,7 +30,7 @@ storage:
     rootdirectory: {root}
   maintenance:
     readonly:
-      enabled: true
+      enabled: {readonly}
 http:
   addr: 127.0.0.1:{port}
 """
@@ -44,16 +43,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve_cache(root: Path | None = None, timeout: float = 30) -> Iterator[str]:
-    """The cached registry storage served read-only on 127.0.0.1; yields host:port."""
-    root = root or cache_dir("registry")
-    if not (root / "docker" / "registry" / "v2" / "repositories").is_dir():
-        raise UserError(f"no role images in {root}: run `stacklab cluster up` once (it builds "
-                        "and pushes them there), then copy")
+def serve_storage(root: Path, readonly: bool = True, timeout: float = 30) -> Iterator[str]:
+    """A registry storage served by the cached docker-registry on 127.0.0.1; yields host:port."""
     binary = registry_package() / "usr" / "bin" / "docker-registry"
     port = _free_port()
     config = cache_dir("context") / f"registry-serve-{port}.yml"
-    config.write_text(SERVE_CONFIG.format(root=root, port=port))
+    config.write_text(SERVE_CONFIG.format(root=root, port=port, readonly=str(readonly).lower()))
     proc = subprocess.Popen([str(binary), "serve", str(config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -64,7 +59,7 @@ def serve_cache(root: Path | None = None, timeout: float = 30) -> Iterator[str]:
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise UserError(f"the cached registry in {root} did not start: run "
+                    raise UserError(f"the registry storage {root} could not be served: run "
                                     f"`{binary} serve {config}` to see why") from None
                 time.sleep(0.3)
         yield f"127.0.0.1:{port}"
@@ -76,22 +71,22 @@ def serve_cache(root: Path | None = None, timeout: float = 30) -> Iterator[str]:
 
 def cached_tag() -> str:
     """The tag the local cluster last pushed (its registry is the cache)."""
-    try:
-        tags = set(json.loads(pushed_file().read_text()).values())
-    except (FileNotFoundError, json.JSONDecodeError):
-        tags = set()
+    tags = set(pushed_tags().values())
     if len(tags) != 1:
         raise UserError("which tag? pass --tag (the local cluster has pushed "
                         f"{', '.join(sorted(tags)) or 'none yet: run `stacklab cluster up`'})")
     return tags.pop()
 
 
-def copy_roles(dest: str, tag: str, roles: tuple[str, ...] = images.ROLES,
-               source: str | None = None) -> float:
-    """skopeo copy of stacklab-<role>:<tag> for each role into ``dest``; seconds taken."""
+def copy_roles(dest: str, tag: str, roles: tuple[str, ...] = images.ROLES) -> float:
+    """skopeo copy of stacklab-<role>:<tag> for each role, from the cache into ``dest``; seconds."""
     need_tool("skopeo", "run scripts/system-deps.sh")
+    root = cache_dir("registry")
+    if not (root / "docker" / "registry" / "v2" / "repositories").is_dir():
+        raise UserError(f"no role images in {root}: run `stacklab cluster up` once (it builds "
+                        "and pushes them there), then copy")
     start = time.monotonic()
-    with nullcontext(source) if source else serve_cache() as src:
+    with serve_storage(root) as src:
         for role in roles:
             began = time.monotonic()
             proc = run(["skopeo", "copy", "--quiet", "--src-tls-verify=false",

@@ -118,12 +118,17 @@ def pushed_file() -> Path:
     return cache_dir() / "pushed.json"
 
 
+def pushed_tags() -> dict[str, str]:
+    """registry -> the tag last pushed there from this machine."""
+    try:
+        return json.loads(pushed_file().read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
 def last_pushed(registry: str) -> str | None:
     """The tag last pushed to ``registry`` from this machine."""
-    try:
-        return json.loads(pushed_file().read_text()).get(registry)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    return pushed_tags().get(registry)
 
 
 def push(host: str | None, tag: str, registry: str,
@@ -138,10 +143,7 @@ def push(host: str | None, tag: str, registry: str,
             last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise UserError(f"push of {remote} failed: {last} (is the registry up, and does "
                             f"this daemon trust it? insecure-registries: docs/architecture.md)")
-    try:
-        pushed = json.loads(pushed_file().read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        pushed = {}
+    pushed = pushed_tags()
     pushed[registry] = tag
     pushed_file().write_text(json.dumps(pushed, indent=2) + "\n")
     drop_old_remote_tags(host, registry, tag)

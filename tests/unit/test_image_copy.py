@@ -2,7 +2,7 @@
 
 Real tools, no daemon: a one-layer OCI image made here is written into a
 registry storage by skopeo through a writable docker-registry, then copied from
-that storage (served read-only by stacklab.cluster.copy) into a second registry.
+that storage (served read-only by stacklab.cluster.image_copy) into a second registry.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from stacklab.cluster import image_copy as copy
-from stacklab.cluster.registry import registry_package
+from stacklab.cluster import registry
 from stacklab.core.errors import UserError
 
 TAG = "t1"
@@ -53,25 +53,8 @@ def _oci_image(layout: Path, text: str) -> None:
         "mediaType": "application/vnd.oci.image.manifest.v1+json", **_blob(layout, manifest)}]}))
 
 
-def _writable_registry(root: Path, port: int) -> subprocess.Popen:
-    config = root.parent / f"{root.name}.yml"
-    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root}\n"
-                      f"http:\n  addr: 127.0.0.1:{port}\n")
-    binary = registry_package() / "usr" / "bin" / "docker-registry"
-    proc = subprocess.Popen([str(binary), "serve", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).read()
-            return proc
-        except OSError:
-            subprocess.run(["sleep", "0.2"])
-    proc.terminate()
-    raise AssertionError("docker-registry did not start")
-
-
-def _tags(port: int, repo: str) -> list[str]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/{repo}/tags/list", timeout=5) as r:
+def _tags(address: str, repo: str) -> list[str]:
+    with urllib.request.urlopen(f"http://{address}/v2/{repo}/tags/list", timeout=5) as r:
         return json.load(r)["tags"]
 
 
@@ -80,22 +63,15 @@ def cache_with_s3_image(tmp_path: Path) -> Path:
     """A registry storage like the local cluster's, holding stacklab-s3:t1."""
     _oci_image(tmp_path / "oci", "made by the test\n")
     storage = tmp_path / "cache"
-    port = copy._free_port()
-    proc = _writable_registry(storage, port)
-    try:
+    with copy.serve_storage(storage, readonly=False) as address:
         subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
-                        f"oci:{tmp_path / 'oci'}", f"docker://127.0.0.1:{port}/stacklab-s3:{TAG}"],
+                        f"oci:{tmp_path / 'oci'}", f"docker://{address}/stacklab-s3:{TAG}"],
                        check=True, capture_output=True)
-    finally:
-        proc.terminate()
-        proc.wait()
     return storage
 
 
 def test_copy_sends_the_cached_image_to_another_registry(cache_with_s3_image: Path,
                                                          tmp_path: Path, monkeypatch) -> None:
-    port = copy._free_port()
-    dest = _writable_registry(tmp_path / "dest", port)
     def cache_dir(*parts: str) -> Path:
         if parts == ("registry",):
             return cache_with_s3_image
@@ -103,24 +79,21 @@ def test_copy_sends_the_cached_image_to_another_registry(cache_with_s3_image: Pa
         return tmp_path.joinpath(*parts)
 
     monkeypatch.setattr(copy, "cache_dir", cache_dir)
-    try:
-        seconds = copy.copy_roles(f"127.0.0.1:{port}", TAG, roles=("s3",))
+    with copy.serve_storage(tmp_path / "dest", readonly=False) as dest:
+        seconds = copy.copy_roles(dest, TAG, roles=("s3",))
         assert seconds >= 0
-        assert _tags(port, "stacklab-s3") == [TAG]
+        assert _tags(dest, "stacklab-s3") == [TAG]
         # the blobs arrive as they were: the copied layer unpacks to the file made above
         with urllib.request.urlopen(urllib.request.Request(
-                f"http://127.0.0.1:{port}/v2/stacklab-s3/manifests/{TAG}",
+                f"http://{dest}/v2/stacklab-s3/manifests/{TAG}",
                 headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})) as r:
             layer = json.load(r)["layers"][0]["digest"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/stacklab-s3/blobs/{layer}") as r:
+        with urllib.request.urlopen(f"http://{dest}/v2/stacklab-s3/blobs/{layer}") as r:
             with tarfile.open(fileobj=io.BytesIO(gzip.decompress(r.read()))) as tar:
                 assert tar.extractfile("hello.txt").read() == b"made by the test\n"
         # a role the cache does not hold is one clear error naming it
         with pytest.raises(UserError, match="copy of stacklab-ray:t1 .* failed"):
-            copy.copy_roles(f"127.0.0.1:{port}", TAG, roles=("ray",))
-    finally:
-        dest.terminate()
-        dest.wait()
+            copy.copy_roles(dest, TAG, roles=("ray",))
     # the cache was served read-only: nothing was written into it
     assert sorted(p.name for p in (cache_with_s3_image / "docker/registry/v2/repositories").iterdir()) \
         == ["stacklab-s3"]
@@ -134,7 +107,7 @@ def test_copy_without_a_cache_says_how_to_make_one(tmp_path: Path, monkeypatch) 
 
 def test_cached_tag_asks_for_one_when_ambiguous(tmp_path: Path, monkeypatch) -> None:
     pushed = tmp_path / "pushed.json"
-    monkeypatch.setattr(copy, "pushed_file", lambda: pushed)
+    monkeypatch.setattr(registry, "pushed_file", lambda: pushed)
     with pytest.raises(UserError, match="none yet"):
         copy.cached_tag()
     pushed.write_text(json.dumps({"192.0.2.11:5000": "abc"}))

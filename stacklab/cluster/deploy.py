@@ -124,6 +124,8 @@ def remove(part: str, wait: bool = True, timeout: float = 120, volumes: bool = F
 
 def node_hosts() -> list[str | None]:
     """Every node's daemon on the local cluster; on real VMs only the manager's is reachable."""
+    if os.environ.get("STACKLAB_DOCKER_HOST"):   # another Swarm than the local cluster
+        return [manager()]
     state = local.load_state()
     return [n["socket"] for n in state["nodes"]] if state and state.get("ready") else [manager()]
 
@@ -166,6 +168,23 @@ def service_containers(part: str, service: str) -> list[tuple[str, str]]:
                          f"label=com.docker.swarm.service.name={part}_{service}")).split()
         found += [(node_host, cid) for cid in ids]
     return found
+
+
+def stale_tasks(part: str) -> list[str]:
+    """Services of the stack with a running task of an older spec (an update is still rolling)."""
+    host = manager()
+    names = out(docker(host, "service", "ls", "--filter",
+                       f"label=com.docker.stack.namespace={part}", "--format", "{{.Name}}")).split()
+    stale = []
+    for name in names:
+        wanted = out(docker(host, "service", "inspect", "-f",
+                            "{{.Spec.TaskTemplate.ContainerSpec.Image}}", name), check=False).strip()
+        service = name[len(part) + 1:]
+        images = [out(docker(node, "inspect", "-f", "{{.Config.Image}}", cid), check=False).strip()
+                  for node, cid in service_containers(part, service)]
+        if wanted and any(image and image != wanted for image in images):
+            stale.append(service)
+    return stale
 
 
 def wait_rollout(part: str, services: list[str], tag: str, count: int,

@@ -112,6 +112,10 @@ def test_federation_across_three_nodes(swarm, tmp_path):
         assert data["ok"] and data["session"]["status"] == "Finished"
         assert [r["status"] for r in data["session"]["rounds"]] == ["Finished", "Finished"]
         assert {c["name"] for c in data["clients"]} == {"client1", "client2"}
+        # it scores the rounds' models on the controller's held-out set, from its own copy
+        final = data["session"]["rounds"][-1]["global_accuracy"]
+        assert final == pytest.approx(result["global"]["final_accuracy"], abs=1e-9), final
+        assert data["data_source"], "the page does not say where the data came from"
     finally:
         proc = run_cli("stack", "rm", PART, "--volumes", timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

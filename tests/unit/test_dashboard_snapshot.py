@@ -20,12 +20,7 @@ from tests.conftest import REPO
 DOCS = REPO / "docs"
 
 
-def federations() -> list[str]:
-    """The local federation always; the Swarm one once its results are committed."""
-    return ["fl"] + (["fl_swarm"] if (DOCS / "data" / "fl_swarm.json").is_file() else [])
-
-
-@pytest.mark.parametrize("key", federations())
+@pytest.mark.parametrize("key", ["fl", "fl_swarm"])   # local processes, the 3-node Swarm
 def test_the_committed_dashboard_snapshot_shows_the_committed_session(key):
     png, meta_file = DOCS / "img" / f"{key}_dashboard.png", DOCS / "data" / f"{key}_dashboard.json"
     fix = f"run `{report.SOURCES[key][1]}`, then `stacklab report`, and commit docs/"
@@ -40,9 +35,12 @@ def test_the_committed_dashboard_snapshot_shows_the_committed_session(key):
     assert meta["rounds_finished"] == meta["rounds_requested"] == len(session["rounds"])
     assert meta["clients"] == sorted(session["clients"])
     assert meta["clients_online"] == len(session["clients"])
+    assert meta["data_source"], "the page did not say where its data came from"
 
 
 def test_results_and_answers_show_the_snapshot():
     results = (DOCS / "results.md").read_text()
     assert "](img/fl_dashboard.png)" in results
     assert "](img/fl_dashboard.png)" in (DOCS / "answers.md").read_text()
+    assert "](img/fl_swarm_dashboard.png)" in results
+    assert "](img/fl_swarm_dashboard.png)" in (DOCS / "answers.md").read_text()

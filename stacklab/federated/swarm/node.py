@@ -193,8 +193,12 @@ def run_fedn(role: str, cfg: FLConfig, index: int = 1) -> int:
 
 def run_dashboard(cfg: FLConfig) -> int:
     from stacklab.federated.dashboard.server import serve
+    from stacklab.federated.task import prepare_partitions
 
     wait_for("FEDn API", cfg.host, cfg.controller_port)
+    # the same split as the controller's, from the same files in the image: the page
+    # scores each round's model on the held-out set and names the data's source
+    prepare_partitions(cfg)
     serve(cfg, host="0.0.0.0", port=cfg.dashboard_port)
     return 0
 

@@ -56,8 +56,11 @@ def controller(timeout: float = 300) -> tuple[str, str]:
 
     deadline, said = time.monotonic() + timeout, ""
     while True:
-        states = []
-        for host, cid in deploy.service_containers(PART, "controller"):
+        # right after a re-deploy the old tasks still run: a session started in the
+        # old controller is killed (exit 137) when the update replaces it
+        stale = deploy.stale_tasks(PART)
+        states = [f"update rolling: {', '.join(stale)} still on the old image"] if stale else []
+        for host, cid in [] if stale else deploy.service_containers(PART, "controller"):
             state = run(docker(host, "inspect", "-f", "{{.State.Health.Status}}", cid), check=False).stdout.strip()
             if state == "healthy":
                 if _answers_by_name(host, cid):
@@ -119,9 +122,17 @@ def dashboard_snapshot(target: Path, session_id: str) -> dict | None:
         print(f"fl swarm-run: no dashboard snapshot: no {PART}_dashboard task is running")
         return None
     host, cid = found[0]
-    fetch = ("import sys, urllib.request\n"
+    # a dashboard started by the same deploy may still be preparing its held-out
+    # set (refused connections): retried for two minutes, inside the container
+    fetch = ("import sys, time, urllib.request\n"
              f"url = 'http://127.0.0.1:{DASHBOARD_PORT}/?session={session_id}'\n"
-             "sys.stdout.write(urllib.request.urlopen(url, timeout=120).read().decode())")
+             "for attempt in range(60):\n"
+             "    try:\n"
+             "        page = urllib.request.urlopen(url, timeout=120).read().decode(); break\n"
+             "    except OSError:\n"
+             "        if attempt == 59: raise\n"
+             "        time.sleep(2)\n"
+             "sys.stdout.write(page)")
 
     def take() -> dict:
         page = run(docker(host, "exec", cid, "python", "-c", fetch), timeout=180).stdout

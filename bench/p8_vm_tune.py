@@ -43,8 +43,8 @@ def workload(args: argparse.Namespace) -> list[str]:
             "--rows", str(args.rows), "--folds", "3", "--seed", "0"]
 
 
-def prepull(state: dict, address: str, tag: str) -> dict[str, float]:
-    """Every VM pulls what it will run, all at once, before anything starts.
+def prepull(address: str, tag: str, roles_by_vm: dict[int, tuple[str, ...]]) -> dict[str, float]:
+    """Every VM pulls what it will run, all at once, before anything starts; seconds per VM.
 
     Ray's head gives its raylet a hard-coded 30 s to register with the GCS
     (ray/_private/node.py); on emulated VMs that unpack a 1.9 GB image beside
@@ -52,19 +52,17 @@ def prepull(state: dict, address: str, tag: str) -> dict[str, float]:
     that have nothing else to do.
     """
     def pull(index: int) -> float:
-        refs = [images.role_image(role, tag, address) for role in ROLES
-                if index == 1 or role == "ray"]   # s3 runs on the manager only
         start = time.monotonic()
-        for ref in refs:
+        for role in roles_by_vm[index]:
+            ref = images.role_image(role, tag, address)
             code, _, err = cluster.vm_exec(index, ["docker", "pull", "-q", ref], timeout=3600)
             if code:
                 sys.exit(f"bench: {cluster.vm_name(index)} could not pull {ref}: {err.strip()}")
         return round(time.monotonic() - start, 1)
 
-    count = len(state["vms"])
-    with ThreadPoolExecutor(count) as pool:
-        seconds = list(pool.map(pull, range(1, count + 1)))
-    return {cluster.vm_name(i): s for i, s in enumerate(seconds, start=1)}
+    with ThreadPoolExecutor(len(roles_by_vm)) as pool:
+        seconds = list(pool.map(pull, roles_by_vm))
+    return {cluster.vm_name(i): s for i, s in zip(roles_by_vm, seconds, strict=True)}
 
 
 def main() -> int:
@@ -95,7 +93,9 @@ def main() -> int:
     print(f"registry {address} up in {steps['registry_up_seconds']} s, "
           f"{'+'.join(ROLES)} copied in {steps['copy_seconds']} s", flush=True)
 
-    steps["pull_seconds"] = prepull(state, address, tag)
+    # s3 runs on the manager only; every VM runs a Ray node
+    steps["pull_seconds"] = prepull(address, tag, {i: ROLES if i == 1 else ("ray",)
+                                                   for i in range(1, len(state["vms"]) + 1)})
     print(f"pulled on every VM: {steps['pull_seconds']}", flush=True)
 
     start = time.monotonic()

@@ -55,7 +55,11 @@ PARTS: tuple[Part, ...] = (
                   # what the dashboard snapshot (fl_dashboard.png) showed: session, rounds, clients
                   "fl_dashboard": ("federated/dashboard.json", "stacklab fl run --rounds 5 (its snapshot)"),
                   "fl_swarm_dashboard": ("federated_swarm/dashboard.json",
-                                         "stacklab fl swarm-run --rounds 5 (its snapshot)")}),
+                                         "stacklab fl swarm-run --rounds 5 (its snapshot)"),
+                  # the same stack on three VMs (bench P8), one role each
+                  "fl_vm": ("federated_vm/fl.json", "python bench/p8_vm_federated.py"),
+                  "fl_vm_dashboard": ("federated_vm/dashboard.json",
+                                      "python bench/p8_vm_federated.py (its snapshot)")}),
     Part("bench", sources={
         "p1_p2": ("bench/p1_p2.json", "python bench/p1_p2_tune.py"),
         "p3": ("bench/p3.json", "python bench/p3_ray_train_vs_ddp.py"),

@@ -1,0 +1,100 @@
+"""P8, federation part: the FEDn stack's three roles on three VMs (`stacklab vm up` first).
+
+The way a cloud user runs it: role images copied into the Swarm's registry on
+the manager VM (`stacklab images copy`), every VM pulls what its label asks for,
+`stack deploy federated` against the manager, then `fl swarm-run`: the
+session runs in the controller's container and its results (fl.json, plots,
+the dashboard's snapshot) come back to this machine in results/federated_vm/.
+VM1 is role=base (statestore, object store, controller, dashboard), VM2
+role=combiner, VM3 role=clients (both clients). Writes the "federation" entry
+of results/bench/p8.json: where each service ran, round times, accuracy.
+
+    .venv/bin/python bench/p8_vm_federated.py [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from p8_vm_tune import prepull
+
+from stacklab.cluster import deploy, registry
+from stacklab.cluster import image_copy as copy
+from stacklab.cluster.shell import docker, out
+from stacklab.core.results import part_dir, write_json
+from stacklab.federated.swarm import run as swarm
+from stacklab.vm import cluster
+
+PART = "federated"
+# what each VM runs, by its role label (cloud-cfg.txt's NODE_LABELS)
+ROLES_BY_VM = {1: ("postgres", "s3", "fedn"), 2: ("fedn",), 3: ("fedn",)}
+
+
+def placement(host: str) -> dict[str, list[str]]:
+    """service -> the nodes its running tasks are on, as the manager sees it."""
+    names = out(docker(host, "service", "ls", "--filter", f"label=com.docker.stack.namespace={PART}",
+                       "--format", "{{.Name}}")).split()
+    return {name[len(PART) + 1:]: sorted(out(docker(
+        host, "service", "ps", name, "--filter", "desired-state=running", "--format", "{{.Node}}")).split())
+        for name in names}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    state = cluster.load_state()
+    if not state or not state.get("ready") or len(state["vms"]) < 3:
+        sys.exit("bench: needs 3 VMs: run `stacklab vm up --nodes 3` first")
+    host = state["docker_host"]
+    os.environ["STACKLAB_DOCKER_HOST"] = host
+    address = f"{state['manager']}:{registry.PORT}"
+    tag = copy.cached_tag()
+    os.environ.update({"STACKLAB_REGISTRY": address, "STACKLAB_TAG": tag})
+    steps: dict = {}
+
+    start = time.monotonic()
+    registry.up(host, timeout=600)
+    steps["registry_up_seconds"] = round(time.monotonic() - start, 1)
+    steps["copy_seconds"] = round(copy.copy_roles(address, tag, ("fedn", "postgres", "s3")), 1)
+    print(f"registry {address} up in {steps['registry_up_seconds']} s, "
+          f"fedn+postgres+s3 copied in {steps['copy_seconds']} s", flush=True)
+    steps["pull_seconds"] = prepull(address, tag, ROLES_BY_VM)
+    print(f"pulled on every VM: {steps['pull_seconds']}", flush=True)
+
+    start = time.monotonic()
+    deploy.remove(PART, volumes=True)    # a fresh statestore: rounds numbered from 1
+    deploy.deploy(PART)
+    swarm.controller(timeout=1800)
+    steps["deploy_to_controller_seconds"] = round(time.monotonic() - start, 1)
+    print(f"deploy -> controller answering: {steps['deploy_to_controller_seconds']} s", flush=True)
+
+    start = time.monotonic()
+    result = swarm.swarm_run(args.rounds, out=part_dir(None, "federated_vm"))
+    steps["session_seconds"] = round(time.monotonic() - start, 1)
+    where = placement(host)
+    print("placement: " + ", ".join(f"{s} on {','.join(n)}" for s, n in sorted(where.items())))
+
+    out_file = part_dir(None, "bench") / "p8.json"
+    try:
+        p8 = json.loads(out_file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        p8 = {"bench": "P8 vm up", "cpu_count": os.cpu_count(), "runs": []}
+    p8["federation"] = {
+        "accel": state["accel"], "vcpus": state.get("cpus", 1), "memory_mib": state.get("memory_mib"),
+        "cores_shared": len(state["vms"]) > (os.cpu_count() or 1),
+        "image_tag": tag, **steps, "placement": where, "session_id": result["session_id"],
+        "rounds": [{"round": r["round"], "status": r["status"], "seconds": r["seconds"],
+                    "mean_accuracy": r["mean_accuracy"]} for r in result["rounds"]],
+        "global": result["global"], "mean_round_seconds": result["mean_round_seconds"]}
+    write_json(out_file, p8)
+    print(f"wrote {out_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""`stacklab vm up|status|exec|down`: real VMs (QEMU + cloud-init) forming a Docker Swarm."""
+"""`stacklab vm up|status|exec|power-off|power-on|down`: real VMs (QEMU + cloud-init) forming a Docker Swarm."""
 
 from __future__ import annotations
 
@@ -45,6 +45,18 @@ def _exec(args: argparse.Namespace) -> int:
     return code
 
 
+def _power_off(args: argparse.Namespace) -> int:
+    cluster.power_off(args.n)
+    print(f"{cluster.vm_name(args.n)} powered off (its QEMU killed: no shutdown inside)")
+    return 0
+
+
+def _power_on(args: argparse.Namespace) -> int:
+    seconds = cluster.power_on(args.n)
+    print(f"{cluster.vm_name(args.n)} booted from its own disk; every node Ready after {seconds:.0f} s")
+    return 0
+
+
 def _down(args: argparse.Namespace) -> int:
     removed = cluster.down()
     print("\n".join(removed) if removed else "no VMs were up")
@@ -70,4 +82,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     # nargs="+" after `--`: the command's own options never reach argparse
     ex.add_argument("cmd", nargs="+", metavar="-- CMD", help="the command and its arguments")
     ex.set_defaults(func=_exec)
+    off = sub.add_parser("power-off", help="cut VM N's power (a crash: nothing shuts down inside)")
+    off.add_argument("n", type=positive_int, help="VM number, 1 = manager")
+    off.set_defaults(func=_power_off)
+    on = sub.add_parser("power-on", help="boot VM N again from its disk; waits until the Swarm lists it Ready")
+    on.add_argument("n", type=positive_int, help="VM number, 1 = manager")
+    on.set_defaults(func=_power_on)
     sub.add_parser("down", help="remove exactly what `up` made").set_defaults(func=_down)

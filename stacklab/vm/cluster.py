@@ -19,6 +19,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -39,8 +40,11 @@ AGENT_TIMEOUT, CLOUD_INIT_TIMEOUT, SWARM_TIMEOUT = 900, 1500, 900
 MEMORY = re.compile(r"^(\d+)([MG])$")
 
 
+NAME_PREFIX = "stacklab-vm"
+
+
 def vm_name(index: int) -> str:
-    return f"stacklab-vm{index}"
+    return f"{NAME_PREFIX}{index}"
 
 
 def load_state() -> dict[str, Any] | None:
@@ -174,6 +178,8 @@ def _boot(state: dict[str, Any], img: dict[str, Any], count: int, cpus: int, mem
 
 
 def _alive_or_raise(vm: dict[str, Any]) -> None:
+    if vm.get("powered_off"):
+        raise UserError(f"{vm['name']} is powered off: `stacklab vm power-on {vm['name'].removeprefix(NAME_PREFIX)}`")
     if not machine.is_ours(vm["pid"], vm["dir"]):
         qemu_log = Path(vm["dir"]) / "qemu.log"
         why = qemu_log.read_text(errors="replace").strip().splitlines()[-1:] if qemu_log.exists() else []
@@ -311,6 +317,45 @@ def status() -> dict[str, Any]:
             "manager": state.get("manager"), "docker_host": state.get("docker_host"),
             "accel": state.get("accel"), "image": state.get("image"), "vms": rows,
             "swarm": swarm, "timings": state.get("timings", {})}
+
+
+# ---------------------------------------------------------------- faults
+def _vm(state: dict[str, Any], index: int) -> dict[str, Any]:
+    if not 1 <= index <= len(state["vms"]):
+        raise UserError(f"no VM {index}: the VMs are 1..{len(state['vms'])}")
+    return state["vms"][index - 1]
+
+
+def power_off(index: int) -> None:
+    """Pull VM `index`'s plug: its QEMU is killed, no shutdown inside (a host crash)."""
+    state = the_state()
+    vm = _vm(state, index)
+    if vm.get("powered_off"):
+        raise UserError(f"{vm['name']} is already powered off")
+    pid = vm["pid"] if machine.is_ours(vm["pid"], vm["dir"]) else None
+    if pid:
+        os.kill(pid, signal.SIGKILL)
+        while machine.is_ours(pid, vm["dir"]):
+            time.sleep(0.1)
+    vm["powered_off"] = True
+    _save(state)
+
+
+def power_on(index: int, timeout: float = SWARM_TIMEOUT) -> float:
+    """Boot VM `index` again from its own disk; seconds until the Swarm lists it Ready."""
+    state = the_state()
+    vm = _vm(state, index)
+    if not vm.get("powered_off"):
+        raise UserError(f"{vm['name']} is not powered off (`stacklab vm power-off {index}` first)")
+    img = image.ensure()
+    start = time.monotonic()
+    vm["pid"] = machine.start(vm, img, state["accel"], state["cpus"], f"{state['memory_mib']}M",
+                              fresh_disk=False)
+    vm["powered_off"] = False
+    _save(state)
+    _wait_until(f"{vm['name']} answering", AGENT_TIMEOUT, [vm], lambda: Agent(vm["qga"]).ping(timeout=3))
+    _wait_until("every node Ready and labelled", timeout, state["vms"], lambda: swarm_ready(state))
+    return round(time.monotonic() - start, 1)
 
 
 # ---------------------------------------------------------------- down

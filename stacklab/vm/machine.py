@@ -68,13 +68,18 @@ def choose_accel(kernel: str, workdir: Path, wanted: str = "auto") -> tuple[str,
     return "tcg", f"accelerator: TCG (software emulation, several times slower): {why}"
 
 
-def start(vm: dict[str, Any], image: dict[str, Any], accel: str, cpus: int, memory: str) -> int:
-    """Boot one VM inside the private namespace; returns QEMU's pid (not waited for)."""
+def start(vm: dict[str, Any], image: dict[str, Any], accel: str, cpus: int, memory: str,
+          fresh_disk: bool = True) -> int:
+    """Boot one VM inside the private namespace; returns QEMU's pid (not waited for).
+
+    fresh_disk=False boots the disk the VM already has (a power-on after a
+    power cut: its Swarm membership, images and volumes are on it)."""
     qemu = need_tool(QEMU, "run scripts/system-deps.sh (qemu-system-x86)")
     directory = Path(vm["dir"])
-    # a copy-on-write overlay: the cached base image is never written
-    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image["disk"],
-         str(directory / "disk.qcow2")])
+    if fresh_disk or not (directory / "disk.qcow2").exists():
+        # a copy-on-write overlay: the cached base image is never written
+        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image["disk"],
+             str(directory / "disk.qcow2")])
     cmd = [qemu, "-name", vm["name"], *ACCELS[accel], "-smp", str(cpus), "-m", memory,
            "-nodefaults", "-no-user-config", "-display", "none",
            "-kernel", image["kernel"], "-initrd", image["initrd"], "-append", image["cmdline"],

@@ -67,7 +67,8 @@ PARTS: tuple[Part, ...] = (
         "p4": ("bench/p4_fl.json", "python bench/p4_fl_round_overhead.py"),
         "p5_p6": ("bench/p5_p6.json", "python bench/p5_p6_swarm.py"),
         # its "tune" key, when present, tabulated as {"runs": [{"vms", "wall_seconds", "accel", "cores_shared"}]}
-        "p8": ("bench/p8.json", "python bench/p8_vms.py; python bench/p8_vm_tune.py"),
+        "p8": ("bench/p8.json", "python bench/p8_vms.py; python bench/p8_vm_tune.py; "
+                              "python bench/p8_vm_federated.py; python bench/p8_vm_faults.py"),
         "fl_hetero": ("federated_hetero/hetero.json", "python bench/p9_fl_heterogeneity.py")}),
     # The node bootstrap and the Ray cluster file the Ray parts merge; no stack of its own.
     Part("swarm", stack_dir="swarm",

@@ -23,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from p8_vm_tune import PART, workload
+from p8_vm_tune import PART, load_p8, workload
 
 from stacklab.cluster import deploy, registry
 from stacklab.cluster.shell import docker, out
@@ -113,10 +113,7 @@ def main() -> int:
     faults = {"accel": state["accel"], "worker_powered_off": worker_powered_off(args),
               "manager_rebooted": manager_rebooted(host)}
     out_file = part_dir(None, "bench") / "p8.json"
-    try:
-        p8 = json.loads(out_file.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        p8 = {"bench": "P8 vm up", "cpu_count": os.cpu_count(), "runs": []}
+    p8 = load_p8(out_file)
     p8["faults"] = faults
     write_json(out_file, p8)
     print(f"wrote {out_file}")

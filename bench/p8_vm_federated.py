@@ -15,12 +15,11 @@ of results/bench/p8.json: where each service ran, round times, accuracy.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
-from p8_vm_tune import prepull
+from p8_vm_tune import load_p8, prepull
 
 from stacklab.cluster import deploy, registry
 from stacklab.cluster import image_copy as copy
@@ -80,10 +79,7 @@ def main() -> int:
     print("placement: " + ", ".join(f"{s} on {','.join(n)}" for s, n in sorted(where.items())))
 
     out_file = part_dir(None, "bench") / "p8.json"
-    try:
-        p8 = json.loads(out_file.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        p8 = {"bench": "P8 vm up", "cpu_count": os.cpu_count(), "runs": []}
+    p8 = load_p8(out_file)
     p8["federation"] = {
         "accel": state["accel"], "vcpus": state.get("cpus", 1), "memory_mib": state.get("memory_mib"),
         "cores_shared": len(state["vms"]) > (os.cpu_count() or 1),

@@ -175,6 +175,7 @@ def fake_results() -> dict[str, dict]:
         "fl": fl(False, 0.8765),
         "fl_noniid": fl(True, 0.6543),
         "fl_swarm": fl(False, 0.7321),
+        "fl_vm": fl(False, 0.7313),
         "p1_p2": {"data": {**stand_in, "rows": 300}, "folds": 3, "trials": 4, "cpus": 2,
                   "sequential_sklearn_s": 10.5, "ray_init_s": 2.5, "tune_random_fifo_wall_s": 6.5,
                   "tune_random_fifo_trial_s": 11.5, "tune_optuna_asha_wall_s": 4.5, "tune_optuna_asha_trial_s": 5.5,
@@ -215,7 +216,17 @@ def fake_results() -> dict[str, dict]:
                "runs": [{"cache": "warm", "nodes": 3, "accel": "tcg", "up_seconds": 412.5}],
                "tune": {"workload": ["--trials", "8"],
                         "runs": [{"vms": n, "wall_seconds": w, "accel": "tcg", "cores_shared": True, "vcpus": 1}
-                                 for n, w in ((1, 300.0), (2, 240.0), (3, 250.0))]}},
+                                 for n, w in ((1, 300.0), (2, 240.0), (3, 250.0))]},
+               "federation": {"accel": "tcg", "vcpus": 1, "cores_shared": True, "copy_seconds": 71.5,
+                              "pull_seconds": {"stacklab-vm1": 1210.5, "stacklab-vm2": 837.5},
+                              "deploy_to_controller_seconds": 248.5,
+                              "placement": {"controller": ["stacklab-vm1"], "client": ["stacklab-vm3"]}},
+               "faults": {"accel": "tcg", "worker_powered_off": {
+                   "job_status": "SUCCEEDED", "trials": 6, "trials_requested": 6, "errors": 0,
+                   "cut_after_seconds": 60.0, "search_seconds_after_cut": 312.5, "rejoin_seconds": 151.5},
+                   "manager_rebooted": {"swarm_ready_seconds": 233.5, "ray_nodes_seconds_after": 95.5,
+                                        "stacks_back": True, "results_kept": True, "registry_kept": True,
+                                        "after": {"stacks": ["ray_tuning"]}}}},
         "fl_hetero": {"benchmark": "P9", "clients": 3, "round_timeout_s": 30, "scenarios": [
             {"scenario": name, "what": what, "session_status": status, "rounds_requested": 4, "rounds_finished": ok,
              "round_seconds": secs, "median_round_seconds": med, "clients_per_round": per,

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from p8_vm_tune import PART, load_p8, workload
+from p8_vm_tune import PART, load_p8, vm_swarm, workload
 
 from stacklab.cluster import deploy, registry
 from stacklab.cluster.shell import docker, out
@@ -105,11 +104,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=3000)
     parser.add_argument("--cut-after", type=float, default=60.0)
     args = parser.parse_args()
-    state = cluster.load_state()
-    if not state or not state.get("ready") or len(state["vms"]) < 3:
-        sys.exit("bench: needs 3 VMs with ray_tuning deployed: run bench/p8_vm_tune.py first")
-    host = state["docker_host"]
-    os.environ["STACKLAB_DOCKER_HOST"] = host
+    state, host = vm_swarm(3, "with ray_tuning deployed: run bench/p8_vm_tune.py first")
     faults = {"accel": state["accel"], "worker_powered_off": worker_powered_off(args),
               "manager_rebooted": manager_rebooted(host)}
     out_file = part_dir(None, "bench") / "p8.json"

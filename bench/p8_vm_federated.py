@@ -19,14 +19,13 @@ import os
 import sys
 import time
 
-from p8_vm_tune import load_p8, prepull
+from p8_vm_tune import load_p8, prepull, use_vm_registry, vm_swarm
 
 from stacklab.cluster import deploy, registry
 from stacklab.cluster import image_copy as copy
 from stacklab.cluster.shell import docker, out
 from stacklab.core.results import part_dir, write_json
 from stacklab.federated.swarm import run as swarm
-from stacklab.vm import cluster
 
 PART = "federated"
 # what each VM runs, by its role label (cloud-cfg.txt's NODE_LABELS)
@@ -46,14 +45,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    state = cluster.load_state()
-    if not state or not state.get("ready") or len(state["vms"]) < 3:
-        sys.exit("bench: needs 3 VMs: run `stacklab vm up --nodes 3` first")
-    host = state["docker_host"]
-    os.environ["STACKLAB_DOCKER_HOST"] = host
-    address = f"{state['manager']}:{registry.PORT}"
-    tag = copy.cached_tag()
-    os.environ.update({"STACKLAB_REGISTRY": address, "STACKLAB_TAG": tag})
+    state, host = vm_swarm(3, "run `stacklab vm up --nodes 3` first")
+    address, tag = use_vm_registry(state)
     steps: dict = {}
 
     start = time.monotonic()

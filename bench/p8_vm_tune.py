@@ -45,6 +45,23 @@ def workload(args: argparse.Namespace) -> list[str]:
             "--rows", str(args.rows), "--folds", "3", "--seed", "0"]
 
 
+def vm_swarm(count: int, hint: str) -> tuple[dict, str]:
+    """The VMs' state and the manager's docker host, which every stacklab call below
+    then talks to (STACKLAB_DOCKER_HOST), as the walkthrough says."""
+    state = cluster.load_state()
+    if not state or not state.get("ready") or len(state["vms"]) < count:
+        sys.exit(f"bench: needs {count} VM(s) or more: {hint}")
+    os.environ["STACKLAB_DOCKER_HOST"] = state["docker_host"]
+    return state, state["docker_host"]
+
+
+def use_vm_registry(state: dict) -> tuple[str, str]:
+    """Stacks deploy images from the manager VM's registry, at the cache's tag."""
+    address, tag = f"{state['manager']}:{registry.PORT}", copy.cached_tag()
+    os.environ.update({"STACKLAB_REGISTRY": address, "STACKLAB_TAG": tag})
+    return address, tag
+
+
 def load_p8(path: Path) -> dict:
     """p8.json to add an entry to: this machine's, else the committed copy (its other
     entries, e.g. bench/p8_vms.py's runs, are kept either way)."""
@@ -88,15 +105,8 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--rows", type=int, default=3000)
     args = parser.parse_args()
-    state = cluster.load_state()
-    if not state or not state.get("ready"):
-        sys.exit("bench: no VMs: run `stacklab vm up --nodes 3` first")
-    host = state["docker_host"]
-    # every stacklab command below talks to the manager VM, as the walkthrough says
-    os.environ["STACKLAB_DOCKER_HOST"] = host
-    address = f"{state['manager']}:{registry.PORT}"
-    tag = copy.cached_tag()
-    os.environ.update({"STACKLAB_REGISTRY": address, "STACKLAB_TAG": tag})
+    state, host = vm_swarm(1, "run `stacklab vm up --nodes 3` first")
+    address, tag = use_vm_registry(state)
     steps: dict[str, float] = {}
 
     start = time.monotonic()

@@ -77,18 +77,21 @@ def catalog(host: str) -> list[str]:
     return []
 
 
+def swarm_contents(host: str) -> dict:
+    """What a manager reboot must not lose: its stacks, the stored results, the registry's images."""
+    return {"stacks": sorted(out(docker(host, "stack", "ls", "--format", "{{.Name}}")).split()),
+            "results": stored_results(host), "registry": catalog(host)}
+
+
 def manager_rebooted(host: str) -> dict:
-    before = {"stacks": sorted(out(docker(host, "stack", "ls", "--format", "{{.Name}}")).split()),
-              "results": stored_results(host), "registry": catalog(host)}
+    before = swarm_contents(host)
     cluster.power_off(1)
     print(f"{cluster.vm_name(1)} (manager) powered off", flush=True)
     back = cluster.power_on(1)
     start = time.monotonic()
     deploy.wait_ray_nodes(PART, 3, timeout=1800)
     ray_back = round(time.monotonic() - start, 1)
-    after = {"stacks": sorted(out(docker(host, "stack", "ls", "--format", "{{.Name}}")).split()),
-             "results": stored_results(host)}
-    after["registry"] = catalog(host)
+    after = swarm_contents(host)
     print(f"manager back: Swarm Ready after {back} s, Ray head + workers {ray_back} s later; "
           f"stacks {after['stacks']}, {len(after['results'])} stored results "
           f"(before: {len(before['results'])})", flush=True)

@@ -34,11 +34,9 @@ ROLES_BY_VM = {1: ("postgres", "s3", "fedn"), 2: ("fedn",), 3: ("fedn",)}
 
 def placement(host: str) -> dict[str, list[str]]:
     """service -> the nodes its running tasks are on, as the manager sees it."""
-    names = out(docker(host, "service", "ls", "--filter", f"label=com.docker.stack.namespace={PART}",
-                       "--format", "{{.Name}}")).split()
-    return {name[len(PART) + 1:]: sorted(out(docker(
-        host, "service", "ps", name, "--filter", "desired-state=running", "--format", "{{.Node}}")).split())
-        for name in names}
+    return {service: sorted(out(docker(host, "service", "ps", f"{PART}_{service}", "--filter",
+                                       "desired-state=running", "--format", "{{.Node}}")).split())
+            for service in deploy.stack_services(PART)}
 
 
 def main() -> int:

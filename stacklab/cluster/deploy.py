@@ -170,19 +170,27 @@ def service_containers(part: str, service: str) -> list[tuple[str, str]]:
     return found
 
 
+def stack_services(part: str) -> list[str]:
+    """The services of a deployed stack, by their names in its file (without the stack prefix)."""
+    names = out(docker(manager(), "service", "ls", "--filter",
+                       f"label=com.docker.stack.namespace={part}", "--format", "{{.Name}}")).split()
+    return [name[len(part) + 1:] for name in names]
+
+
+def running_images(part: str, service: str) -> list[tuple[str | None, str, str]]:
+    """(node host, container, image) of each running task of a service."""
+    return [(node, cid, out(docker(node, "inspect", "-f", "{{.Config.Image}}", cid), check=False).strip())
+            for node, cid in service_containers(part, service)]
+
+
 def stale_tasks(part: str) -> list[str]:
     """Services of the stack with a running task of an older spec (an update is still rolling)."""
-    host = manager()
-    names = out(docker(host, "service", "ls", "--filter",
-                       f"label=com.docker.stack.namespace={part}", "--format", "{{.Name}}")).split()
     stale = []
-    for name in names:
-        wanted = out(docker(host, "service", "inspect", "-f",
-                            "{{.Spec.TaskTemplate.ContainerSpec.Image}}", name), check=False).strip()
-        service = name[len(part) + 1:]
-        images = [out(docker(node, "inspect", "-f", "{{.Config.Image}}", cid), check=False).strip()
-                  for node, cid in service_containers(part, service)]
-        if wanted and any(image and image != wanted for image in images):
+    for service in stack_services(part):
+        wanted = out(docker(manager(), "service", "inspect", "-f",
+                            "{{.Spec.TaskTemplate.ContainerSpec.Image}}", f"{part}_{service}"),
+                     check=False).strip()
+        if wanted and any(image and image != wanted for _, _, image in running_images(part, service)):
             stale.append(service)
     return stale
 
@@ -193,9 +201,7 @@ def wait_rollout(part: str, services: list[str], tag: str, count: int,
     (a service update replaces tasks one by one); (node host, container, image) of each."""
     deadline = time.monotonic() + timeout
     while True:
-        tasks = [(node, cid, out(docker(node, "inspect", "-f", "{{.Config.Image}}", cid),
-                                 check=False))
-                 for service in services for node, cid in service_containers(part, service)]
+        tasks = [task for service in services for task in running_images(part, service)]
         on_tag = [t for t in tasks if f":{tag}@" in t[2] or t[2].endswith(f":{tag}")]
         if len(on_tag) >= count and len(on_tag) == len(tasks):
             return on_tag

@@ -284,11 +284,14 @@ def the_state() -> dict[str, Any]:
     return state
 
 
-def vm_exec(index: int, cmd: list[str], timeout: float = 600) -> tuple[int, str, str]:
-    state = the_state()
+def _vm(state: dict[str, Any], index: int) -> dict[str, Any]:
     if not 1 <= index <= len(state["vms"]):
         raise UserError(f"no VM {index}: the VMs are 1..{len(state['vms'])}")
-    vm = state["vms"][index - 1]
+    return state["vms"][index - 1]
+
+
+def vm_exec(index: int, cmd: list[str], timeout: float = 600) -> tuple[int, str, str]:
+    vm = _vm(the_state(), index)
     _alive_or_raise(vm)
     try:
         return Agent(vm["qga"]).exec(shlex.join(cmd) if len(cmd) > 1 else cmd[0], timeout=timeout)
@@ -320,12 +323,6 @@ def status() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- faults
-def _vm(state: dict[str, Any], index: int) -> dict[str, Any]:
-    if not 1 <= index <= len(state["vms"]):
-        raise UserError(f"no VM {index}: the VMs are 1..{len(state['vms'])}")
-    return state["vms"][index - 1]
-
-
 def power_off(index: int) -> None:
     """Pull VM `index`'s plug: its QEMU is killed, no shutdown inside (a host crash)."""
     state = the_state()

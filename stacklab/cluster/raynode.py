@@ -54,7 +54,9 @@ def start_command(role: str, env: dict[str, str]) -> list[str]:
     if iface:
         env["GLOO_SOCKET_IFNAME"] = iface  # torch.distributed across nodes: use the overlay
     env["STACKLAB_NODE_IP"] = ip
-    cmd = ["ray", "start", "--block", f"--node-ip-address={ip}",
+    # through raystart: Ray's own `ray start`, with room for a slow node's raylet
+    cmd = [sys.executable, "-m", "stacklab.cluster.raystart", "start", "--block",
+           f"--node-ip-address={ip}",
            f"--num-cpus={env.get('STACKLAB_RAY_CPUS', '1')}",
            f"--node-manager-port={PORTS['node_manager']}",
            f"--object-manager-port={PORTS['object_manager']}",

@@ -25,7 +25,7 @@ def test_ray_head_command(monkeypatch):
     monkeypatch.setattr(raynode.netinfo, "interface_of", lambda ip: "eth0")
     env = {"STACKLAB_RAY_CPUS": "0", "STACKLAB_RAY_MEMORY": "1500m", "STACKLAB_RAY_OBJECT_STORE": "256m"}
     cmd = raynode.start_command("head", env)
-    assert cmd[:3] == ["ray", "start", "--block"]
+    assert cmd[1:5] == ["-m", "stacklab.cluster.raystart", "start", "--block"]
     assert "--head" in cmd and "--node-ip-address=10.9.0.5" in cmd and "--num-cpus=0" in cmd
     assert f"--memory={1500 * 2**20}" in cmd and f"--object-store-memory={256 * 2**20}" in cmd
     assert "--port=6379" in cmd and "--dashboard-port=8265" in cmd

@@ -13,10 +13,14 @@ STACKLAB_RAY_START_WAIT_S seconds (default: Ray's 30), so a raylet that really
 died still ends the start, just later. The dashboard's 60 s start limit, the
 next wall on such a node, is a setting of Ray's own
 (RAY_DASHBOARD_STARTUP_TIMEOUT_S) and gets the same length unless it is set.
-One wall stays: the raylet (C++) gives its dashboard agent about 15 s to write
-its port files and aborts past that ("Timed out waiting for file
+The last wall is in the raylet (C++): it gives its dashboard agent about 15 s
+to write its port files and aborts past that ("Timed out waiting for file
 .../dashboard_agent_listen_port_*"); no setting moves it in Ray 2.60
-(RAY_agent_register_timeout_ms does not), so a node must be fast enough for that.
+(RAY_agent_register_timeout_ms does not), and on such a VM the agent's imports
+alone take 8.7 s. The kit pins those ports (raynode.PORTS), so their values
+are known before the agent starts: the files are written here, with Ray's own
+`persist_port`, just before the raylet starts; the agent later writes the
+same numbers.
 """
 
 from __future__ import annotations
@@ -65,16 +69,46 @@ def slow_node_settings(wait_s: float) -> dict[str, str]:
     return {"RAY_DASHBOARD_STARTUP_TIMEOUT_S": str(int(wait_s))}
 
 
+def announce_pinned_ports(node: Any, persist: Callable[[str, str, str, int], None]) -> list[str]:
+    """Write the port files of the dashboard agent's pinned ports for ``node`` (a ray Node); their names."""
+    from ray._raylet import (
+        DASHBOARD_AGENT_LISTEN_PORT_NAME,
+        METRICS_AGENT_PORT_NAME,
+        METRICS_EXPORT_PORT_NAME,
+    )
+    params = node._ray_params
+    written = []
+    for name, port in ((DASHBOARD_AGENT_LISTEN_PORT_NAME, params.dashboard_agent_listen_port),
+                       (METRICS_AGENT_PORT_NAME, params.metrics_agent_port),
+                       (METRICS_EXPORT_PORT_NAME, params.metrics_export_port)):
+        if port:  # 0/None: Ray picks the port, only the agent knows it
+            persist(node.get_session_dir_path(), node.node_id, name, int(port))
+            written.append(name)
+    return written
+
+
+def announcing(start_raylet: Callable[..., Any], persist: Callable[[str, str, str, int], None]
+               ) -> Callable[..., Any]:
+    """Node.start_raylet that first announces the pinned agent ports."""
+    def start(node: Any, *args: Any, **kwargs: Any) -> Any:
+        announce_pinned_ports(node, persist)
+        return start_raylet(node, *args, **kwargs)
+    return start
+
+
 def main(argv: list[str]) -> int:
     wait_s = wait_seconds(dict(os.environ))
     if wait_s > DEFAULT_WAIT_S:  # read when ray's constants are imported, so before that
         for name, value in slow_node_settings(wait_s).items():
             os.environ.setdefault(name, value)
-    import ray._private.services as services  # imported late: `ray` is heavy, and only this needs it
+    import ray._private.node as ray_node  # imported late: `ray` is heavy, and only this needs it
+    import ray._private.services as services
+    from ray._raylet import persist_port
     from ray.scripts.scripts import main as ray_main
 
     if wait_s > DEFAULT_WAIT_S:
         services.get_node = patient(services.get_node, wait_s)
+        ray_node.Node.start_raylet = announcing(ray_node.Node.start_raylet, persist_port)
     sys.argv = ["ray", *argv]
     return ray_main()
 

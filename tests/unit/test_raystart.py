@@ -71,3 +71,46 @@ def test_the_wait_defaults_to_rays_own():
 
 def test_the_dashboard_gets_as_long_as_the_raylet():
     assert raystart.slow_node_settings(600) == {"RAY_DASHBOARD_STARTUP_TIMEOUT_S": "600"}
+
+
+class FakeNode:
+    """What announce_pinned_ports reads of a ray Node."""
+
+    def __init__(self, listen: int | None, metrics_agent: int | None, metrics_export: int | None):
+        self._ray_params = type("Params", (), {"dashboard_agent_listen_port": listen,
+                                               "metrics_agent_port": metrics_agent,
+                                               "metrics_export_port": metrics_export})()
+        self.node_id = "ab12"
+
+    def get_session_dir_path(self) -> str:
+        return "/tmp/ray/session_x"
+
+
+def test_pinned_agent_ports_are_written_before_the_raylet_starts():
+    events = []
+    persist = lambda *args: events.append(("persist", *args))  # noqa: E731
+    start = raystart.announcing(lambda node, *a, **k: events.append(("raylet", a, k)) or "proc", persist)
+    assert start(FakeNode(52365, 6382, 6384), "/dev/shm", None, object_store_memory=1) == "proc"
+    assert events == [
+        ("persist", "/tmp/ray/session_x", "ab12", "dashboard_agent_listen_port", 52365),
+        ("persist", "/tmp/ray/session_x", "ab12", "metrics_agent_port", 6382),
+        ("persist", "/tmp/ray/session_x", "ab12", "metrics_export_port", 6384),
+        ("raylet", ("/dev/shm", None), {"object_store_memory": 1})]
+
+
+def test_ports_ray_picks_itself_are_left_to_the_agent():
+    written = []
+    names = raystart.announce_pinned_ports(FakeNode(None, 0, 6384), lambda *a: written.append(a))
+    assert names == ["metrics_export_port"] and written == [("/tmp/ray/session_x", "ab12",
+                                                             "metrics_export_port", 6384)]
+
+
+def test_the_port_file_is_the_one_rays_own_wait_reads(tmp_path):
+    from ray._raylet import DASHBOARD_AGENT_LISTEN_PORT_NAME, persist_port, wait_for_persisted_port
+
+    node = FakeNode(52365, None, None)
+    node.node_id = "c7116066849c8c5ba8a8c73538a290db2fdb3bdb154d93e9ea3438bc"
+    node.get_session_dir_path = lambda: str(tmp_path)
+    raystart.announce_pinned_ports(node, persist_port)
+    assert wait_for_persisted_port(str(tmp_path), node.node_id,
+                                   DASHBOARD_AGENT_LISTEN_PORT_NAME, timeout_ms=1000) == 52365

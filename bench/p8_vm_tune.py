@@ -76,10 +76,10 @@ def load_p8(path: Path) -> dict:
 def prepull(address: str, tag: str, roles_by_vm: dict[int, tuple[str, ...]]) -> dict[str, float]:
     """Every VM pulls what it will run, all at once, before anything starts; seconds per VM.
 
-    Ray's head gives its raylet a hard-coded 30 s to register with the GCS
-    (ray/_private/node.py); on emulated VMs that unpack a 1.9 GB image beside
-    it, that wait ran out four times in a row. Pulled first, Ray starts on VMs
-    that have nothing else to do.
+    An emulated VM that unpacks a 1.9 GB image while Ray starts beside it
+    starves Ray's start (stacklab/cluster/raystart.py stretches Ray's own
+    waits, but a node still has to get through them): pulled first, Ray starts
+    on VMs that have nothing else to do.
     """
     def pull(index: int) -> float:
         start = time.monotonic()

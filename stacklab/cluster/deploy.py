@@ -232,21 +232,30 @@ def head_exec(part: str, *cmd: str, timeout: float = 3600, check: bool = True,
 
 
 def wait_ray_nodes(part: str, count: int, timeout: float = 300) -> list[str]:
-    """Block until ``count`` Ray nodes (head included) are alive; their IPs."""
-    start = time.monotonic()
-    cid = head_container(part, timeout)
-    left = max(5.0, timeout - (time.monotonic() - start))
-    proc = run(docker(manager(), "exec", cid, "python", "-m", "stacklab.cluster.raywait",
-                      str(count), str(left)), check=False, timeout=left + 60)
-    try:
-        ips = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        ips = []
-    if proc.returncode != 0:
-        raise UserError(f"only {len(ips)} of {count} Ray nodes of {part} came up in "
-                        f"{timeout:.0f} s: see `stacklab stack ps {part}` and "
-                        f"`docker service logs {part}_worker`")
-    return ips
+    """Block until ``count`` Ray nodes (head included) are alive; their IPs.
+
+    The count is read inside the head; a head that Swarm replaces meanwhile (a
+    failed start, a health check on a slow VM) ends that `docker exec`, so the
+    wait goes on in the next head until the time is up.
+    """
+    deadline = time.monotonic() + timeout
+    ips: list[str] = []
+    while True:
+        cid = head_container(part, max(deadline - time.monotonic(), 1))
+        left = max(5.0, deadline - time.monotonic())
+        proc = run(docker(manager(), "exec", cid, "python", "-m", "stacklab.cluster.raywait",
+                          str(count), str(left)), check=False, timeout=left + 60)
+        try:
+            ips = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            pass  # this head went before it answered: keep the last count
+        if proc.returncode == 0:
+            return ips
+        if time.monotonic() >= deadline:
+            raise UserError(f"only {len(ips)} of {count} Ray nodes of {part} came up in "
+                            f"{timeout:.0f} s: see `stacklab stack ps {part}` and "
+                            f"`docker service logs {part}_worker`")
+        time.sleep(2)
 
 
 def job_args(part: str, args: list[str], storage: str, out_dir: str) -> list[str]:

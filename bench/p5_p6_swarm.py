@@ -63,8 +63,16 @@ def scale_workers(count: int) -> None:
 def tune_wall(workers: int, workload: list[str] = WORKLOAD) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         info = deploy.submit(PART, [*workload], results=Path(tmp))
-        result = json.loads((Path(tmp) / "tune.json").read_text())
-    assert info["status"] == "SUCCEEDED", info
+        written = Path(tmp) / "tune.json"
+        if info["status"] != "SUCCEEDED" or not written.is_file():
+            # the job's own log says why (a lost node, a head replaced mid-job, ...)
+            logs = deploy.head_exec(PART, "ray", "job", "logs", "--address", deploy.JOB_API,
+                                    info["job_id"], check=False)
+            tail = "\n".join((logs.stdout + logs.stderr).strip().splitlines()[-40:])
+            print(f"--- last lines of ray job {info['job_id']} ---\n{tail}", file=sys.stderr)
+            sys.exit(f"bench: job {info['job_id']} on {workers} worker node(s) ended "
+                     f"{info['status']} without tune.json (its log is above)")
+        result = json.loads(written.read_text())
     return {"nodes": workers, "wall_seconds": round(result["wall_seconds"], 1),
             "nodes_used": len(result["nodes"]), "best_accuracy": result["best"]["accuracy"],
             "trials": result["num_trials"], "errors": result["num_errors"]}

@@ -106,12 +106,19 @@ def start(vm: dict[str, Any], image: dict[str, Any], accel: str, cpus: int, memo
 
 def is_ours(pid: int | None, directory: str) -> bool:
     """Alive and still the QEMU of this VM (a recycled pid is left alone)."""
-    if not pid_alive(pid):
-        return False
-    try:
-        return directory in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return False
+    for _ in range(5):
+        if not pid_alive(pid):
+            return False
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        # a busy QEMU's cmdline can read back empty for a moment (the kernel could
+        # not get at its memory): that is not a VM that exited; a vm up died of it
+        if cmdline:
+            return directory in cmdline.decode(errors="replace")
+        time.sleep(0.2)
+    return True
 
 
 def stop(vms: list[dict[str, Any]], grace: float = 10) -> list[str]:

@@ -84,3 +84,19 @@ def test_start_keeps_an_existing_disk_unless_fresh(tmp_path, monkeypatch):
     made.clear()
     machine.start(vm, img, "tcg", 1, "1024M", fresh_disk=False)
     assert made == [] and (tmp_path / "disk.qcow2").read_bytes() == b"written by the guest"
+
+
+def test_a_cmdline_that_reads_back_empty_for_a_moment_is_still_the_vm(two_vms, monkeypatch):
+    # seen live: a busy QEMU's /proc/PID/cmdline read b"" once and `vm up` declared it exited
+    vm = cluster.load_state()["vms"][0]
+    real_read = machine.Path.read_bytes
+    reads = []
+
+    def flaky(self):
+        reads.append(self)
+        return b"" if len(reads) == 1 else real_read(self)
+
+    monkeypatch.setattr(machine.Path, "read_bytes", flaky)
+    assert machine.is_ours(vm["pid"], vm["dir"])
+    assert len(reads) == 2
+    assert not machine.is_ours(vm["pid"], "/some/other/vm")       # a recycled pid stays not ours

@@ -118,7 +118,12 @@ def is_ours(pid: int | None, directory: str) -> bool:
         if cmdline:
             return directory in cmdline.decode(errors="replace")
         time.sleep(0.2)
-    return True
+    # still empty: a zombie or a kernel thread on a recycled pid has none either;
+    # comm needs no access to the process's memory and names QEMU's binary
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().startswith("qemu")
+    except OSError:
+        return False
 
 
 def stop(vms: list[dict[str, Any]], grace: float = 10) -> list[str]:

@@ -100,3 +100,7 @@ def test_a_cmdline_that_reads_back_empty_for_a_moment_is_still_the_vm(two_vms, m
     assert machine.is_ours(vm["pid"], vm["dir"])
     assert len(reads) == 2
     assert not machine.is_ours(vm["pid"], "/some/other/vm")       # a recycled pid stays not ours
+    # empty every time (a kernel thread, a zombie): only a process named qemu is a VM
+    monkeypatch.setattr(machine.Path, "read_bytes", lambda self: b"")
+    monkeypatch.setattr(machine.time, "sleep", lambda seconds: None)
+    assert not machine.is_ours(vm["pid"], vm["dir"])             # this stand-in is `sh`

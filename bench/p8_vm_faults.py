@@ -1,15 +1,16 @@
 """P8, faults: a worker VM powered off mid-tune, then the manager VM rebooted.
 
 Runs after bench/p8_vm_tune.py, on the ray_tuning stack it deployed (2 Ray
-worker VMs). 1) A search is submitted, VM3's power is cut while trials run
-(`stacklab vm power-off 3`: QEMU killed, no shutdown inside); the search must
-finish with every trial on the remaining worker (Tune's FailureConfig retries
-the lost ones), then VM3 boots from its disk and rejoins the Swarm. 2) The
-manager VM's power is cut and it boots again: the Swarm's nodes, the stacks,
-the registry and the results stored in the head's volume must come back.
+worker VMs). 1) A search is submitted and VM3's power is cut while trials
+run (`stacklab vm power-off 3`, --cut-after s after the 2nd trial started:
+QEMU killed, no shutdown inside); the search must finish with every trial on
+the remaining worker (Tune's FailureConfig retries the lost ones), then VM3
+boots from its disk and rejoins the Swarm. 2) The manager VM's power is cut
+and it boots again: the Swarm's nodes, the stacks, the registry and the
+results stored in the head's volume must come back.
 Writes the "faults" entry of results/bench/p8.json.
 
-    .venv/bin/python bench/p8_vm_faults.py [--trials 6] [--rows 3000] [--cut-after 60]
+    .venv/bin/python bench/p8_vm_faults.py [--trials 6] [--rows 3000] [--cut-after 20]
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ RESULTS_MOUNT = "/results"   # the head's named volume (swarm/ray-cluster.yml)
 def worker_powered_off(args: argparse.Namespace) -> dict:
     deploy.wait_ray_nodes(PART, 3, timeout=1800)       # head + the workers on VM2 and VM3
     info = deploy.submit(PART, workload(args), follow=False)
-    time.sleep(args.cut_after)                         # trials are running on both workers
+    started = trials_started(info["job_id"], count=2)  # one trial on each worker VM
+    time.sleep(args.cut_after)
     cut = time.monotonic()
     cluster.power_off(3)
-    print(f"{cluster.vm_name(3)} powered off {args.cut_after} s into the search", flush=True)
+    print(f"{cluster.vm_name(3)} powered off {args.cut_after} s after trial 2 of {args.trials} "
+          f"started ({started} s after the submit)", flush=True)
     status = deploy.wait_job(PART, info["job_id"], timeout=7200)
     search_seconds_after_cut = round(time.monotonic() - cut, 1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,8 +54,21 @@ def worker_powered_off(args: argparse.Namespace) -> dict:
     print(f"{cluster.vm_name(3)} back in the Swarm after {rejoin} s, and in Ray", flush=True)
     return {"job_status": status, "trials_requested": args.trials, "trials": summary.get("num_trials"),
             "errors": summary.get("num_errors"), "nodes_used": summary.get("nodes"),
-            "cut_after_seconds": args.cut_after, "search_seconds_after_cut": search_seconds_after_cut,
+            "cut_after_seconds": args.cut_after, "trials_started_seconds": started,
+            "search_seconds_after_cut": search_seconds_after_cut,
             "rejoin_seconds": rejoin, "job_out": info["out"]}
+
+
+def trials_started(job_id: str, count: int, timeout: float = 1800) -> float:
+    """Seconds until ``count`` trials have started, read from the job's log: the cut
+    must hit running trials, and the driver's own start on an emulated manager VM
+    takes minutes (a fixed delay after the submit would cut before any trial)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if deploy.job_logs(PART, job_id).count(" started with configuration") >= count:
+            return round(time.monotonic() - start, 1)
+        time.sleep(10)
+    sys.exit(f"bench: {count} trials of job {job_id} had not started after {timeout:.0f} s")
 
 
 def stored_results(host: str) -> list[str]:
@@ -105,7 +121,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--rows", type=int, default=3000)
-    parser.add_argument("--cut-after", type=float, default=60.0)
+    parser.add_argument("--cut-after", type=float, default=20.0,
+                        help="seconds after the 2nd trial started")
     args = parser.parse_args()
     state, host = vm_swarm(3, "with ray_tuning deployed: run bench/p8_vm_tune.py first")
     faults = {"accel": state["accel"], "worker_powered_off": worker_powered_off(args),

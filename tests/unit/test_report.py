@@ -223,7 +223,8 @@ def fake_results() -> dict[str, dict]:
                               "placement": {"controller": ["stacklab-vm1"], "client": ["stacklab-vm3"]}},
                "faults": {"accel": "tcg", "worker_powered_off": {
                    "job_status": "SUCCEEDED", "trials": 6, "trials_requested": 6, "errors": 0,
-                   "cut_after_seconds": 60.0, "search_seconds_after_cut": 312.5, "rejoin_seconds": 151.5},
+                   "cut_after_seconds": 20.0, "trials_started_seconds": 410.5, "search_seconds_after_cut": 312.5,
+                   "rejoin_seconds": 151.5},
                    "manager_rebooted": {"swarm_ready_seconds": 233.5, "ray_nodes_seconds_after": 95.5,
                                         "stacks_back": True, "results_kept": True, "registry_kept": True,
                                         "after": {"stacks": ["ray_tuning"]}}}},
@@ -292,6 +293,8 @@ def test_fake_results_render_with_every_figure_traced(tmp_path, tmp_docs):
     vm_row = "| 3 | emulated (QEMU TCG, no KVM), 1 vCPU per VM, cores shared with the other VMs and the host | 250.0 s |"
     assert vm_row in out and "| 3 | emulated, shared cores | 250.0 s | 1.20 |" in pages["answers.md"]
     assert "| 3 | 36.0 s | 2.50 | 0.38 |" in pages["answers.md"] and "| 1.80 | 1.75 (all runs disturbed) |" in pages["answers.md"]
+    assert ("`stacklab vm power-off 3` 20.0 s after the second trial started, 410.5 s after the submit,"
+            in out) and "the job SUCCEEDED with 6 of\n6 trials (0 errored)" in out
     assert "| killed | client3 killed in round 2 | Finished | 4 / 4 | 9.2 s, 31.5 s, 3.2 s, 3.5 s | 3, 2, 2, 2 | 0.7915 |" in out
     assert "client3 killed in round 2: 4 of 4 rounds finished, median round 6.4 s, session Finished." in pages["answers.md"]
     assert "**29.5 s** median of 27.5 s, 31.5 s" in out and "`stacklab:abc` 2.68 GB" in out

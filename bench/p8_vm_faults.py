@@ -65,7 +65,7 @@ def trials_started(job_id: str, count: int, timeout: float = 1800) -> float:
     takes minutes (a fixed delay after the submit would cut before any trial)."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        if deploy.job_logs(PART, job_id).count(" started with configuration") >= count:
+        if deploy.started_trials(PART, job_id) >= count:
             return round(time.monotonic() - start, 1)
         time.sleep(10)
     sys.exit(f"bench: {count} trials of job {job_id} had not started after {timeout:.0f} s")

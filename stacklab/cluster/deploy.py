@@ -356,6 +356,11 @@ def job_logs(part: str, job_id: str) -> str:
                      job_id, check=False).stdout
 
 
+def started_trials(part: str, job_id: str) -> int:
+    """Tune trials the job has started so far, as its log announces them."""
+    return job_logs(part, job_id).count("started with configuration")
+
+
 def wait_job(part: str, job_id: str, timeout: float = 1800) -> str:
     """Poll a submitted job until it ends; its final status."""
     deadline = time.monotonic() + timeout

@@ -54,7 +54,7 @@ def test_r1_worker_node_killed_mid_tune(stack, tmp_path):
     stack("ray_tuning")
     deploy.wait_ray_nodes("ray_tuning", 3, timeout=300)
     info = deploy.submit("ray_tuning", [*SEARCH, "--name", f"r1-{time.time_ns()}"], follow=False)
-    wait_for(lambda: "started with configuration" in deploy.job_logs("ray_tuning", info["job_id"]),
+    wait_for(lambda: deploy.started_trials("ray_tuning", info["job_id"]) >= 1,
              300, "trials to run")
     time.sleep(8)
     victims = deploy.service_containers("ray_tuning", "worker")
